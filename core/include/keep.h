@@ -1,0 +1,365 @@
+/*
+ * keep.h - the one public interface of keepfs's versioned store.
+ *
+ * A store is a directory holding one SQLite database (WAL mode) with every
+ * version of a file tree.  This header is all that fs/ and tools/ may use of
+ * core/: an opaque store handle, the POSIX-shaped operations on the live
+ * tree, read-only access to any committed view, and commits.
+ *
+ * Return codes (the LMDB convention):
+ *   0            success
+ *   > 0          an errno value (ENOENT, EEXIST, ENOTEMPTY, ENOSPC, ...),
+ *                meant to reach the application unchanged
+ *   < 0          one of the KEEP_E_* codes below
+ * keep_strerror() turns any of them into a message.
+ *
+ * Out-pointers are written only on success.
+ *
+ * Threads: every function may be called from any thread.  The store
+ * serialises changes internally; reads of committed data do not wait for
+ * a commit that is encoding data.
+ */
+#ifndef KEEP_H
+#define KEEP_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KEEP_VERSION_STRING "0.1.0"
+
+/* Store format version written by this build; newer stores are refused. */
+#define KEEP_FORMAT_VERSION 1
+
+/* Our own error codes (negative). */
+enum {
+	KEEP_E_CORRUPT = -1,  /* the store violates an invariant */
+	KEEP_E_NOTSTORE = -2, /* the path is not a keepfs store */
+	KEEP_E_VERSION = -3,  /* store format newer or unknown */
+	KEEP_E_LOCKED = -4,   /* another process has the store open for writing */
+	KEEP_E_READONLY = -5, /* a commit failed earlier; reopen the store */
+	KEEP_E_SQLITE = -6,   /* unexpected database error (details logged) */
+	KEEP_E_NOMEM = -7,    /* out of memory */
+	KEEP_E_EXISTS = -8,   /* keep_store_init: the path already holds data */
+	KEEP_E_INVAL = -9,    /* invalid argument to a core function */
+};
+
+const char *keep_strerror(int rc);
+
+/* Map any return code to an errno for a FUSE reply (EIO for our codes,
+ * EROFS for KEEP_E_READONLY, ENOMEM for KEEP_E_NOMEM). */
+int keep_errno(int rc);
+
+/* ---- logging ---------------------------------------------------------- */
+
+/* Levels are syslog's (LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO,
+ * LOG_DEBUG).  The default sink writes "keepfs: LEVEL: msg\n" to stderr
+ * for levels <= the threshold (default LOG_NOTICE). */
+typedef void (*keep_log_sink)(int level, const char *msg, void *ctx);
+
+void keep_log(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void keep_vlog(int level, const char *fmt, va_list ap);
+void keep_log_set_sink(keep_log_sink sink, void *ctx); /* NULL: default */
+void keep_log_set_level(int max_level);
+int keep_log_get_level(void);
+
+/* ---- store lifecycle ---------------------------------------------------- */
+
+struct keep_store;
+
+struct keep_init_opts {
+	uint32_t block_size; /* 0: default (KEEP_DEFAULT_BLOCK_SIZE) */
+	uint32_t page_size;  /* SQLite page size; 0: default */
+	uint32_t uid, gid;   /* owner of the root directory */
+	uint32_t root_mode;  /* permission bits of the root; 0: 0755 */
+};
+
+#define KEEP_DEFAULT_BLOCK_SIZE (64 * 1024)
+#define KEEP_MIN_BLOCK_SIZE 4096
+#define KEEP_MAX_BLOCK_SIZE (1024 * 1024)
+
+/*
+ * Create a new store at path.  The directory may exist only if it is empty;
+ * it is created (mode 0700) otherwise.  Returns 0, KEEP_E_EXISTS if path
+ * holds anything, KEEP_E_INVAL for a bad block size, or an errno.
+ * On failure nothing is left behind that was not there before.
+ */
+int keep_store_init(const char *path, const struct keep_init_opts *opts);
+
+/* Is path a keepfs store (has a store database)?  1 yes, 0 no. */
+int keep_is_store(const char *path);
+
+enum {
+	KEEP_OPEN_RDONLY = 0,	/* query only; works while mounted */
+	KEEP_OPEN_WRITE = 1 << 0, /* take the store's lock; one writer */
+};
+
+/*
+ * Open the store at path.  KEEP_OPEN_WRITE takes an exclusive flock() on
+ * STORE/lock (KEEP_E_LOCKED if held), runs crash recovery (reaps inodes
+ * that were unlinked while open) and prepares the open commit.
+ * Returns 0, KEEP_E_NOTSTORE, KEEP_E_VERSION, KEEP_E_LOCKED,
+ * KEEP_E_CORRUPT, or an errno.
+ */
+int keep_store_open(const char *path, unsigned flags, struct keep_store **out);
+
+/* Commit outstanding changes (if writable) and close.  Returns the commit's
+ * result; the handle is freed in every case.  NULL is a no-op. */
+int keep_store_close(struct keep_store *s);
+
+/* Bytes per file block of this store. */
+uint32_t keep_store_block_size(const struct keep_store *s);
+
+/* PID of the process holding the store's write lock, 0 if none (-1 if it
+ * cannot be told).  Works on a path, without opening the store. */
+pid_t keep_store_lock_owner(const char *path);
+
+/* Bound on dirty file data held in memory before a commit is forced.
+ * Default 32 MiB. */
+void keep_store_set_dirty_limit(struct keep_store *s, uint64_t bytes);
+
+/* ---- attributes -------------------------------------------------------- */
+
+/* The root directory's inode number in every view. */
+#define KEEP_ROOT_INO 1
+
+/* The live tree.  Any other value names a committed view (a commit id). */
+#define KEEP_LIVE 0
+
+struct keep_attr {
+	uint64_t ino;
+	uint32_t mode; /* type and permission bits, as st_mode */
+	uint32_t uid, gid;
+	uint32_t nlink;
+	uint64_t size;
+	uint64_t rdev;
+	uint64_t blocks; /* 512-byte units actually stored (holes excluded) */
+	int64_t atime_ns, mtime_ns, ctime_ns, btime_ns; /* since the epoch */
+};
+
+/* keep_setattr: which fields of *in to apply. */
+enum {
+	KEEP_SET_MODE = 1 << 0,
+	KEEP_SET_UID = 1 << 1,
+	KEEP_SET_GID = 1 << 2,
+	KEEP_SET_SIZE = 1 << 3,
+	KEEP_SET_ATIME = 1 << 4,
+	KEEP_SET_MTIME = 1 << 5,
+	KEEP_SET_CTIME = 1 << 6,
+	KEEP_SET_ATIME_NOW = 1 << 7, /* ignore in->atime_ns, use the clock */
+	KEEP_SET_MTIME_NOW = 1 << 8,
+};
+
+/* Caller identity for creating objects. */
+struct keep_cred {
+	uint32_t uid, gid;
+};
+
+/* ---- namespace (live tree unless a view is named) ---------------------- */
+
+/* Maximum name length in bytes (any byte but '/' and NUL). */
+#define KEEP_NAME_MAX 255
+
+/* Returns 0, ENOENT, ENOTDIR, ENAMETOOLONG. */
+int keep_lookup(struct keep_store *s, uint64_t view, uint64_t parent,
+		const char *name, struct keep_attr *out);
+/* Returns 0 or ENOENT. */
+int keep_getattr(struct keep_store *s, uint64_t view, uint64_t ino,
+		 struct keep_attr *out);
+/*
+ * Change attributes of a live inode.  A SIZE change truncates or extends
+ * (the new tail reads as zeros) and updates mtime/ctime.  Every change sets
+ * ctime unless KEEP_SET_CTIME gives one.  Returns 0, ENOENT, EISDIR (size
+ * of a directory), EFBIG, ENOSPC, EROFS.
+ */
+int keep_setattr(struct keep_store *s, uint64_t ino, const struct keep_attr *in,
+		 unsigned to_set, struct keep_attr *out);
+
+/*
+ * Create a non-directory object: S_IFREG, S_IFIFO, S_IFSOCK, S_IFCHR,
+ * S_IFBLK (mode has the type).  The group is inherited from a setgid
+ * parent.  Returns 0, EEXIST, ENOENT (parent), ENOTDIR, ENAMETOOLONG,
+ * EINVAL (bad type or name), ENOSPC, EPERM (reserved name).
+ */
+int keep_mknod(struct keep_store *s, uint64_t parent, const char *name,
+	       uint32_t mode, uint64_t rdev, const struct keep_cred *cred,
+	       struct keep_attr *out);
+int keep_mkdir(struct keep_store *s, uint64_t parent, const char *name,
+	       uint32_t mode, const struct keep_cred *cred, struct keep_attr *out);
+int keep_symlink(struct keep_store *s, uint64_t parent, const char *name,
+		 const char *target, const struct keep_cred *cred,
+		 struct keep_attr *out);
+/* Copies the target, NUL-terminated, into buf; ERANGE if it does not fit
+ * (a target is at most 4095 bytes).  EINVAL if not a symlink. */
+int keep_readlink(struct keep_store *s, uint64_t view, uint64_t ino,
+		  char *buf, size_t size);
+
+/* Remove a non-directory entry.  The inode lives on while the file system
+ * layer still holds it (see keep_forget).  Returns 0, ENOENT, EISDIR,
+ * ENOTDIR, EPERM (reserved). */
+int keep_unlink(struct keep_store *s, uint64_t parent, const char *name);
+/* Returns 0, ENOENT, ENOTDIR, ENOTEMPTY, EBUSY (root). */
+int keep_rmdir(struct keep_store *s, uint64_t parent, const char *name);
+
+enum {
+	KEEP_RENAME_NOREPLACE = 1 << 0,
+	KEEP_RENAME_EXCHANGE = 1 << 1,
+};
+/* POSIX rename plus the two renameat2 flags.  Returns 0, ENOENT, EEXIST,
+ * ENOTEMPTY, EISDIR, ENOTDIR, EINVAL (directory into its own subtree,
+ * both flags), EPERM (reserved name). */
+int keep_rename(struct keep_store *s, uint64_t parent, const char *name,
+		uint64_t newparent, const char *newname, unsigned flags);
+
+/* Hard link.  Returns 0, EEXIST, EPERM (directory), ENOENT, EMLINK. */
+int keep_link(struct keep_store *s, uint64_t ino, uint64_t newparent,
+	      const char *newname, struct keep_attr *out);
+
+/*
+ * The file system layer dropped its last reference to ino (no kernel
+ * lookups, no open handles).  If the inode has no links left it is removed
+ * from the live tree now.  Always safe to call.
+ */
+void keep_forget(struct keep_store *s, uint64_t ino);
+
+/*
+ * Directory listing.  Offsets are opaque, > 0, and stay valid while entries
+ * are added and removed; pass 0 to start.  "." and ".." are not produced
+ * (the file system layer adds them).  cb gets each entry's name, its attrs
+ * and the offset of the entry after it; returning non-zero stops the walk
+ * (the entry counts as not delivered).  Returns 0, ENOENT, ENOTDIR, or the
+ * first error.
+ */
+typedef int (*keep_dirent_cb)(void *ctx, const char *name,
+			      const struct keep_attr *attr, uint64_t next_off);
+int keep_readdir(struct keep_store *s, uint64_t view, uint64_t dir,
+		 uint64_t off, keep_dirent_cb cb, void *ctx);
+
+/* ---- file data --------------------------------------------------------- */
+
+/* Read up to size bytes at off; *nread < size only at end of file.
+ * Holes read as zeros.  Returns 0, ENOENT, EISDIR, EIO (damaged data). */
+int keep_read(struct keep_store *s, uint64_t view, uint64_t ino, uint64_t off,
+	      size_t size, void *buf, size_t *nread);
+
+/* Write size bytes at off, extending the file as needed; updates mtime and
+ * ctime.  Returns 0, ENOENT, EISDIR, EFBIG, ENOSPC, EROFS. */
+int keep_write(struct keep_store *s, uint64_t ino, uint64_t off,
+	       const void *buf, size_t size);
+
+enum {
+	KEEP_FALLOC_KEEP_SIZE = 1 << 0,
+	KEEP_FALLOC_PUNCH_HOLE = 1 << 1, /* requires KEEP_SIZE */
+};
+/* Default mode extends the size (holes stay holes: space is not reserved
+ * ahead, the store is copy-on-write).  PUNCH_HOLE zeroes the range and
+ * frees whole blocks.  Returns 0, EOPNOTSUPP (other modes), EFBIG, ENOSPC. */
+int keep_fallocate(struct keep_store *s, uint64_t ino, unsigned mode,
+		   uint64_t off, uint64_t len);
+
+/* SEEK_DATA / SEEK_HOLE (whence from <unistd.h>).  Returns 0 with *out set,
+ * ENXIO past the end, EINVAL for another whence. */
+int keep_lseek(struct keep_store *s, uint64_t view, uint64_t ino, uint64_t off,
+	       int whence, uint64_t *out);
+
+/* Copy len bytes; whole aligned blocks are shared (no data copied),
+ * the rest is copied.  *copied is less than len only at the source's end
+ * of file.  Returns 0, EINVAL (overlapping range in the same file),
+ * EISDIR, EFBIG, ENOSPC. */
+int keep_copy_range(struct keep_store *s, uint64_t ino_in, uint64_t off_in,
+		    uint64_t ino_out, uint64_t off_out, uint64_t len,
+		    uint64_t *copied);
+
+/* ---- extended attributes ----------------------------------------------- */
+
+enum {
+	KEEP_XATTR_CREATE = 1 << 0,
+	KEEP_XATTR_REPLACE = 1 << 1,
+};
+#define KEEP_XATTR_NAME_MAX 255
+#define KEEP_XATTR_SIZE_MAX 65536
+
+/* size 0: *len gets the value's size.  Otherwise ERANGE if it does not fit.
+ * Returns 0, ENODATA, ERANGE, ENOENT. */
+int keep_getxattr(struct keep_store *s, uint64_t view, uint64_t ino,
+		  const char *name, void *buf, size_t size, size_t *len);
+/* Returns 0, EEXIST (CREATE), ENODATA (REPLACE), ERANGE (name or value too
+ * long), ENOSPC. */
+int keep_setxattr(struct keep_store *s, uint64_t ino, const char *name,
+		  const void *value, size_t size, unsigned flags);
+/* NUL-separated names, as listxattr(2).  size 0: *len gets the size
+ * needed.  Returns 0, ERANGE. */
+int keep_listxattr(struct keep_store *s, uint64_t view, uint64_t ino,
+		   char *buf, size_t size, size_t *len);
+/* Returns 0, ENODATA. */
+int keep_removexattr(struct keep_store *s, uint64_t ino, const char *name);
+
+/* ---- commits ----------------------------------------------------------- */
+
+/*
+ * Make every change so far durable as one commit (a checkpoint of the
+ * whole tree), fsynced before return.  A no-op (returning the last commit
+ * id) when nothing changed.  If the commit fails the store becomes
+ * read-only (KEEP_E_READONLY from then on) and stays consistent on disk at
+ * the previous commit.  *id may be NULL.
+ */
+int keep_commit(struct keep_store *s, uint64_t *id);
+
+/* Monotonic time (CLOCK_MONOTONIC, ns) of the first change not yet
+ * committed, or 0 when there is none. */
+int64_t keep_dirty_since(struct keep_store *s);
+
+/* Id of the newest commit (0 if none). */
+uint64_t keep_last_commit(struct keep_store *s);
+
+/* ---- statistics -------------------------------------------------------- */
+
+struct keep_stats {
+	uint64_t commits;	/* commits in the store */
+	uint64_t last_commit;	/* id of the newest */
+	int64_t last_commit_ns; /* its time */
+	uint64_t files;		/* live regular files */
+	uint64_t dirs;		/* live directories (root included) */
+	uint64_t others;	/* live symlinks, fifos, sockets, devices */
+	uint64_t logical_bytes; /* sum of live file sizes */
+	uint64_t live_block_bytes; /* bytes of stored (non-hole) live blocks */
+	uint64_t history_block_bytes; /* the same over every row version */
+	uint64_t blobs;		   /* distinct blobs */
+	uint64_t blob_raw_bytes;   /* their decoded size */
+	uint64_t blob_stored_bytes; /* their size as stored */
+	uint64_t db_bytes;	   /* store.db + store.db-wal on disk */
+	uint32_t block_size;
+	uint32_t format_version;
+	char uuid[37];
+};
+
+/* Committed state (a mounted store's uncommitted changes are not seen).
+ * Dedup ratio = history_block_bytes / blob_raw_bytes; compression ratio =
+ * blob_raw_bytes / blob_stored_bytes. */
+int keep_stats(struct keep_store *s, struct keep_stats *out);
+
+/* ---- consistency ------------------------------------------------------- */
+
+/*
+ * Check the store's invariants (SQLite integrity, references, link counts,
+ * overlapping lifetimes, tree shape of the live view and of the newest
+ * commit; with data != 0 also decode every blob and check its hash).
+ * Each problem is passed to cb (may be NULL) as one line of text.
+ * Returns 0 when clean, KEEP_E_CORRUPT when problems were found, or an
+ * error that stopped the check.  *problems (may be NULL) gets the count.
+ */
+typedef void (*keep_problem_cb)(void *ctx, const char *problem);
+int keep_check(struct keep_store *s, int data, keep_problem_cb cb, void *ctx,
+	       uint64_t *problems);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KEEP_H */

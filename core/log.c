@@ -1,0 +1,2 @@
+/* placeholder while core is being written */
+#include "keep.h"
