@@ -1,0 +1,159 @@
+/*
+ * keepfs.c - the keepfs command: dispatch to a subcommand.
+ *
+ * One binary with git-style subcommands, each in tools/cmd_<name>.c and
+ * listed once in commands[].  run_command() does what every command needs:
+ * answers --help from the table, runs the command, and makes sure what it
+ * printed really reached stdout.  Invoked as "mount.keepfs" (a symlink in
+ * sbindir) the binary follows mount(8)'s helper convention instead.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "keep.h"
+#include "util_i.h"
+
+static const struct command commands[] = {
+	{"init", cmd_init, 0, "create a new store", usage_init},
+	{"mount", cmd_mount, 0, "mount a store on a directory", usage_mount},
+	{"umount", cmd_umount, 0, "unmount and wait for the final commit",
+	 usage_umount},
+	{"stats", cmd_stats, 0, "show what a store holds", usage_stats},
+	{"fsck", cmd_fsck, 0, "check a store's consistency", usage_fsck},
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const char main_usage[] =
+	"usage: keepfs [--version] [--help] COMMAND [ARGS]\n";
+
+static void list_commands(FILE *f)
+{
+	fputs(main_usage, f);
+	fputs("\ncommands:\n", f);
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		if (!(commands[i].flags & CMD_HIDDEN))
+			fprintf(f, "   %-8s %s\n", commands[i].name,
+				commands[i].summary);
+	fputs("\nTARGET is a store path or the mount point of a store.\n"
+	      "'keepfs COMMAND --help' describes a command; "
+	      "see also keepfs(1).\n",
+	      f);
+}
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+/* Returns the exit status; stdout flushed and checked. */
+static int finish_stdout(int status)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		/* a closed pipe is the reader's choice, not our failure */
+		if (errno == EPIPE)
+			return status;
+		fprintf(stderr, "keepfs: write error on standard output: %s\n",
+			strerror(errno));
+		return EXIT_FAILED;
+	}
+	return status;
+}
+
+/* Does argv ask for help?  Only options before "--" count. */
+static int wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return 0;
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int run_command(const struct command *cmd, int argc, char **argv)
+{
+	int status;
+
+	if (wants_help(argc, argv)) {
+		fputs(cmd->usage, stdout);
+		return finish_stdout(EXIT_OK);
+	}
+	/* core's messages go to stderr; chatter below warnings is not for
+	 * a command line tool unless asked for (mount -d raises it) */
+	keep_log_set_level(LOG_WARNING);
+	status = cmd->fn(argc, argv);
+	return finish_stdout(status);
+}
+
+static const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
+int main(int argc, char **argv)
+{
+	const struct command *cmd;
+
+	if (argc > 0 && strcmp(base_name(argv[0]), "mount.keepfs") == 0) {
+		static const struct command helper = {
+			"mount.keepfs", cmd_mount_helper, 0, "",
+			usage_mount_helper};
+
+		return run_command(&helper, argc, argv);
+	}
+
+	if (argc < 2) {
+		fputs(main_usage, stderr);
+		fputs("see 'keepfs --help'\n", stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+		printf("keepfs %s\n", KEEP_VERSION_STRING);
+		return finish_stdout(EXIT_OK);
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		list_commands(stdout);
+		return finish_stdout(EXIT_OK);
+	}
+	if (strcmp(argv[1], "help") == 0) {
+		if (argc == 2) {
+			list_commands(stdout);
+			return finish_stdout(EXIT_OK);
+		}
+		cmd = find_command(argv[2]);
+		if (!cmd) {
+			fprintf(stderr,
+				"keepfs: '%s' is not a keepfs command; "
+				"see 'keepfs --help'\n",
+				argv[2]);
+			return EXIT_USAGE;
+		}
+		fputs(cmd->usage, stdout);
+		return finish_stdout(EXIT_OK);
+	}
+	if (argv[1][0] == '-') {
+		fprintf(stderr, "keepfs: unknown option '%s'\n", argv[1]);
+		fputs(main_usage, stderr);
+		return EXIT_USAGE;
+	}
+
+	cmd = find_command(argv[1]);
+	if (!cmd) {
+		fprintf(stderr,
+			"keepfs: '%s' is not a keepfs command; "
+			"see 'keepfs --help'\n",
+			argv[1]);
+		return EXIT_USAGE;
+	}
+	return run_command(cmd, argc - 1, argv + 1);
+}

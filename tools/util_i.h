@@ -1,0 +1,127 @@
+/*
+ * util_i.h - helpers shared by the keepfs subcommands.
+ *
+ * Messages go to stderr as "keepfs: msg" (lowercase, no full stop, the
+ * subject quoted).  Exit statuses: 0 ok, 1 failed, 2 usage.  die() exists
+ * only in tools/: core/ and fs/ return errors instead.
+ */
+#ifndef KEEPFS_UTIL_I_H
+#define KEEPFS_UTIL_I_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdnoreturn.h>
+#include <sys/types.h>
+
+#define EXIT_OK 0
+#define EXIT_FAILED 1
+#define EXIT_USAGE 2
+
+/* ---- the command table (keepfs.c) --------------------------------------- */
+
+struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	unsigned flags;
+	const char *summary; /* one line for "keepfs --help" */
+	const char *usage;   /* full --help text; first line is the synopsis */
+};
+
+/* Flags of struct command. */
+enum {
+	CMD_HIDDEN = 1 << 0, /* not listed by "keepfs --help" */
+};
+
+int cmd_init(int argc, char **argv);
+int cmd_mount(int argc, char **argv);
+int cmd_mount_helper(int argc, char **argv); /* invoked as mount.keepfs */
+int cmd_umount(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_fsck(int argc, char **argv);
+
+extern const char usage_init[];
+extern const char usage_mount[];
+extern const char usage_mount_helper[];
+extern const char usage_umount[];
+extern const char usage_stats[];
+extern const char usage_fsck[];
+
+/* ---- messages ------------------------------------------------------------ */
+
+/* Print "keepfs: msg" and exit 1. */
+noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print "keepfs: msg"; returns EXIT_FAILED. */
+int error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print "keepfs: msg" (unless fmt is NULL) and a pointer to the command's
+ * --help; returns EXIT_USAGE. */
+int usage_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* After getopt_long() (optstring starting with ':') returned '?' or ':':
+ * report the unknown option or missing value; returns EXIT_USAGE. */
+int bad_option(const char *cmd, int c, char **argv);
+
+/* Allocation that cannot fail (dies on ENOMEM). */
+void *xmalloc(size_t n);
+char *xstrdup(const char *s);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- paths and mounts ---------------------------------------------------- */
+
+/*
+ * The absolute form of path without touching a mount that may hang or be
+ * disconnected more than needed: realpath(path) when it resolves, else
+ * realpath(dirname) + "/" + basename (the last component need not exist).
+ * Returns NULL (errno set) when not even the parent resolves.  Caller frees.
+ */
+char *abs_path(const char *path);
+
+/* Is the absolute path equal to dir or below it? */
+int path_within(const char *path, const char *dir);
+
+/* One line of /proc/self/mountinfo, unescaped. */
+struct mount_entry {
+	char *mountpoint;
+	char *fstype;
+	char *source;
+};
+
+/* All mounts, in mountinfo order.  Returns the count (0 if unreadable);
+ * *out gets an array to release with mounts_free(). */
+size_t mounts_read(struct mount_entry **out);
+void mounts_free(struct mount_entry *m, size_t n);
+
+#define KEEPFS_FSTYPE "fuse.keepfs"
+
+/* The mount entry whose mount point is exactly abs (the last one if the
+ * point is mounted over), or NULL. */
+const struct mount_entry *mounts_find_point(const struct mount_entry *m,
+					    size_t n, const char *abs);
+/* The keepfs mount serving the store at abs, or NULL. */
+const struct mount_entry *mounts_find_store(const struct mount_entry *m,
+					    size_t n, const char *abs);
+
+/*
+ * TARGET resolution: a keepfs mount point (its source is the store) or a
+ * store path.  On success *store (absolute) and *mnt (the mount point, or
+ * NULL when the store is not mounted) are set; caller frees both.  On
+ * failure prints the reason and returns EXIT_FAILED.
+ */
+int resolve_target(const char *arg, char **store, char **mnt);
+
+/* ---- values --------------------------------------------------------------- */
+
+/* Parse "64K", "1M", "4096" (suffixes K, M, G, optionally "iB").  Returns 0,
+ * or -1 for a malformed or overflowing value. */
+int parse_size(const char *s, uint64_t *out);
+
+/* "1.5 MiB", "512 B" into buf. */
+const char *human_bytes(uint64_t n, char *buf, size_t len);
+
+/* Print s as a JSON string (quoted, escaped) to stdout. */
+void json_string(const char *s);
+
+/* Name of a process from /proc/PID/comm into buf ("?" if gone). */
+const char *proc_comm(pid_t pid, char *buf, size_t len);
+
+#endif /* KEEPFS_UTIL_I_H */
