@@ -1,0 +1,188 @@
+/*
+ * kfs_i.h - private interface between the files of the FUSE daemon.
+ *
+ * daemon.c  the daemon's life: kfs_run(), init/destroy, the commit timer,
+ *           routing libfuse's log into keep_log()
+ * config.c  mount option parsing (struct kfs_config)
+ * node.c    the node table: kernel node ids, lookup and open counts
+ * ops.c     namespace operations (lookup, mkdir, rename, readdir, xattrs...)
+ * data.c    file operations (open, read, write, fsync, fallocate...)
+ *
+ * Node ids.  A node id of the live tree is the store's inode number (the
+ * root is 1 in both worlds), so resolving a live node needs no table look
+ * up.  Node ids with KFS_NODE_VIEW_BIT set are reserved for nodes of
+ * read-only views (.snapshots) and are resolved through the table.
+ *
+ * Locking.  The node table has one mutex, a leaf lock: nothing else is
+ * taken while it is held and it is never held across a keep_*() call or a
+ * fuse_reply_*() call.
+ */
+#ifndef KFS_I_H
+#define KFS_I_H
+
+#define FUSE_USE_VERSION 34
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "keep.h"
+#include "kfs.h"
+
+/* Seconds the kernel may cache entries and attributes: the daemon is the
+ * only way the tree changes, and it invalidates what it changes itself. */
+#define KFS_TIMEOUT 60.0
+
+#define KFS_NODE_VIEW_BIT (UINT64_C(1) << 63)
+
+/* ---- node table (node.c) ----------------------------------------------- */
+
+struct kfs_node {
+	uint64_t nodeid;
+	uint64_t view; /* KEEP_LIVE or a commit id */
+	uint64_t ino;  /* inode number inside view */
+	uint64_t nlookup;
+	uint64_t nopen;
+	struct kfs_node *next; /* hash chain */
+};
+
+struct kfs_nodes {
+	pthread_mutex_t lock;
+	struct kfs_node **buckets;
+	size_t nbuckets; /* a power of two */
+	size_t count;
+};
+
+/* Returns 0 or ENOMEM. */
+int kfs_nodes_init(struct kfs_nodes *t);
+/* Frees every node; calls forget(ctx, view, ino) for each one first. */
+void kfs_nodes_release(struct kfs_nodes *t,
+		       void (*forget)(void *ctx, uint64_t view, uint64_t ino),
+		       void *ctx);
+
+/*
+ * Resolve a node id to (view, ino).  Returns 0 or ENOENT (an unknown view
+ * node).
+ */
+int kfs_node_resolve(struct kfs_nodes *t, uint64_t nodeid, uint64_t *view,
+		     uint64_t *ino);
+
+/* Take one lookup reference on (view, ino); *nodeid gets its node id.
+ * Returns 0 or ENOMEM. */
+int kfs_node_ref(struct kfs_nodes *t, uint64_t view, uint64_t ino,
+		 uint64_t *nodeid);
+
+/*
+ * Drop n lookup references.  Aborts if that would make the count negative.
+ * Returns 1 when the node became unused (no lookups, no opens) and was
+ * removed: *view and *ino then name the inode to pass to keep_forget().
+ */
+int kfs_node_unref(struct kfs_nodes *t, uint64_t nodeid, uint64_t n,
+		   uint64_t *view, uint64_t *ino);
+
+/* Count an open handle (open, create, opendir).  Returns 0 or ENOMEM. */
+int kfs_node_open(struct kfs_nodes *t, uint64_t nodeid);
+/* Drop an open handle; same result as kfs_node_unref(). */
+int kfs_node_close(struct kfs_nodes *t, uint64_t nodeid, uint64_t *view,
+		   uint64_t *ino);
+
+/* ---- daemon state (daemon.c) ------------------------------------------- */
+
+struct kfs {
+	struct keep_store *store;
+	const struct kfs_config *cfg;
+	struct kfs_nodes nodes;
+	uint32_t block_size;
+	int writeback; /* the kernel does writeback caching */
+
+	/* commit timer */
+	pthread_t timer;
+	pthread_mutex_t timer_lock;
+	pthread_cond_t timer_cond;
+	int timer_stop;
+	int timer_running;
+};
+
+static inline struct kfs *kfs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* The one place store return codes become errnos. */
+int kfs_errno(int rc);
+
+/* Drop a reference obtained from the node table: forget the inode in the
+ * store when nothing holds it any more. */
+void kfs_forget_node(struct kfs *fs, uint64_t nodeid, uint64_t n);
+/* Release one open handle of nodeid. */
+void kfs_close_node(struct kfs *fs, uint64_t nodeid);
+
+/* Fill a struct stat from store attributes. */
+void kfs_stat_of(const struct kfs *fs, const struct keep_attr *a,
+		 struct stat *st);
+
+/* Take a lookup reference for a's inode and reply with the entry. */
+void kfs_reply_entry(fuse_req_t req, uint64_t view, const struct keep_attr *a);
+
+/* ---- operations (ops.c, data.c) ---------------------------------------- */
+
+void kfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+void kfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
+void kfs_forget_multi(fuse_req_t req, size_t count,
+		      struct fuse_forget_data *forgets);
+void kfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void kfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		 struct fuse_file_info *fi);
+void kfs_readlink(fuse_req_t req, fuse_ino_t ino);
+void kfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       mode_t mode, dev_t rdev);
+void kfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       mode_t mode);
+void kfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void kfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void kfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		 const char *name);
+void kfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		fuse_ino_t newparent, const char *newname, unsigned int flags);
+void kfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+	      const char *newname);
+void kfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void kfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		 struct fuse_file_info *fi);
+void kfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		     struct fuse_file_info *fi);
+void kfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void kfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+		  struct fuse_file_info *fi);
+void kfs_statfs(fuse_req_t req, fuse_ino_t ino);
+void kfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		  const char *value, size_t size, int flags);
+void kfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		  size_t size);
+void kfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void kfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+void kfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void kfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		mode_t mode, struct fuse_file_info *fi);
+void kfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	      struct fuse_file_info *fi);
+void kfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+	       off_t off, struct fuse_file_info *fi);
+void kfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void kfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void kfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+	       struct fuse_file_info *fi);
+void kfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+		   off_t length, struct fuse_file_info *fi);
+void kfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+	       struct fuse_file_info *fi);
+void kfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			 struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+			 off_t off_out, struct fuse_file_info *fi_out,
+			 size_t len, int flags);
+
+/* Commit now (fsync, fsyncdir); logs a failure.  Returns a store code. */
+int kfs_commit(struct kfs *fs);
+
+#endif /* KFS_I_H */
