@@ -91,6 +91,8 @@ say "keepfs: $keepfs ($("$keepfs" --version 2>&1 | head -1))"
 # 3. store -----------------------------------------------------------------------
 if [ -f "$store/store.db" ]; then
 	say "store: '$store' exists, reusing it"
+elif [ -e "$store" ] && [ -n "$(ls -A "$store" 2>/dev/null || echo x)" ]; then
+	die "'$store' exists and is not a keepfs store; choose another with --store"
 else
 	mkdir -p "$(dirname "$store")"
 	"$keepfs" init "$store"
@@ -101,7 +103,9 @@ fi
 if mountpoint -q "$mnt" 2>/dev/null; then
 	fstype=$(findmnt -n -o FSTYPE --target "$mnt" 2>/dev/null || true)
 	case "$fstype" in
-	*keepfs*) say "mount: '$mnt' is already mounted ($fstype), leaving it as it is" ;;
+	*keepfs*)
+		src=$(findmnt -n -o SOURCE --target "$mnt" 2>/dev/null || true)
+		say "mount: '$mnt' is already mounted (store '$src'), leaving it as it is" ;;
 	*) die "'$mnt' is already mounted by something else ($fstype); choose another with --mount" ;;
 	esac
 else
