@@ -243,6 +243,11 @@ static void daemon_child(struct kfs_config *cfg, int ready_fd)
 		if (fd > STDERR_FILENO)
 			close(fd);
 	}
+	/* hold nothing of the caller's: a pipe inherited from a shell or a
+	 * test harness would otherwise stay open as long as the mount */
+	if (ready_fd > STDERR_FILENO + 1)
+		close_range(STDERR_FILENO + 1, (unsigned)ready_fd - 1, 0);
+	close_range((unsigned)ready_fd + 1, ~0U, 0);
 	openlog("keepfs", LOG_PID, LOG_DAEMON);
 	keep_log_set_sink(syslog_sink, NULL);
 	keep_log_set_level(LOG_NOTICE);

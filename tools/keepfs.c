@@ -8,10 +8,12 @@
  * sbindir) the binary follows mount(8)'s helper convention instead.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "keep.h"
 #include "util_i.h"
@@ -100,9 +102,25 @@ static const char *base_name(const char *path)
 	return slash ? slash + 1 : path;
 }
 
+/* Make sure fds 0-2 are open, so that no file or pipe we open later gets
+ * one of them and is clobbered when the daemon redirects its stdio. */
+static void sanitize_stdfds(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	while (fd >= 0 && fd <= STDERR_FILENO) {
+		fcntl(fd, F_SETFD, 0); /* it is our stdio now */
+		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	}
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	const struct command *cmd;
+
+	sanitize_stdfds();
 
 	if (argc > 0 && strcmp(base_name(argv[0]), "mount.keepfs") == 0) {
 		static const struct command helper = {
