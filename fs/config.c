@@ -210,9 +210,15 @@ static int parse_one(struct kfs_config *cfg, char *opt, char *err,
 	    !strcmp(key, "comment") || !strncmp(key, "x-", 2))
 		return 0; /* we set fsname and subtype ourselves */
 
-	if (val)
+	static const char *const flags[] = {
+		"ro", "rw", "allow_other", "allow_root", "debug", NULL,
+	};
+	if (val && (is_one_of(key, flags) || is_one_of(key, ignored_opts) ||
+		    is_one_of(key, passed_opts)))
 		return fail(err, errlen, "mount option '%s' takes no value",
 			    key);
+	if (val)
+		return fail(err, errlen, "unknown mount option '%s'", key);
 
 	if (!strcmp(key, "ro")) {
 		cfg->read_only = 1;

@@ -331,7 +331,7 @@ static void ready_err(int *fd, const char *fmt, ...)
 	va_end(ap);
 
 	keep_log(LOG_ERR, "%s", msg);
-	snprintf(line, sizeof(line), "%s", msg);
+	snprintf(line, sizeof(line), "ERR %s\n", msg);
 	ready_line(fd, line);
 }
 
