@@ -239,7 +239,7 @@ int main(void)
 	memset(a2 + bs - 50, 'Z', 100);
 	is_int(keep_write(s, o.a, bs - 50, a2 + bs - 50, 100), 0,
 	       "overwrite across a block boundary");
-	at.mode = 0600;
+	at.mode = S_IFREG | 0600;
 	is_int(keep_setattr(s, o.a, &at, KEEP_SET_MODE, &at), 0, "chmod a");
 	is_int(keep_setxattr(s, o.a, "user.x", "2", 1, KEEP_XATTR_REPLACE), 0,
 	       "replace user.x");
