@@ -126,12 +126,43 @@ if [ -n "$(fuse_mounts)" ]; then
 fi
 
 failed=()
+n_pass=0
+n_fail=0
+n_skip=0
+
+# count_results BUILDDIR: add the results of the last 'meson test' there
+# to the totals.
+count_results() {
+	local counts p f s
+	counts=$(python3 - "$1/meson-logs/testlog.json" <<'PY'
+import json, sys
+p = f = s = 0
+try:
+    for line in open(sys.argv[1]):
+        r = json.loads(line).get("result", "")
+        if r in ("OK", "EXPECTEDFAIL"):
+            p += 1
+        elif r == "SKIP":
+            s += 1
+        else:
+            f += 1
+except OSError:
+    pass
+print(p, f, s)
+PY
+	) || counts="0 0 0"
+	read -r p f s <<<"$counts"
+	n_pass=$((n_pass + p))
+	n_fail=$((n_fail + f))
+	n_skip=$((n_skip + s))
+}
 
 # run_suite NAME BUILDDIR [extra meson test args...]
 run_suite() {
 	local name=$1 dir=$2
 	shift 2
 	step "test: $name"
+	rm -f "$dir/meson-logs/testlog.json"
 	# shellcheck disable=SC2086
 	if meson test -C "$dir" --print-errorlogs ${MESON_TEST_ARGS:-} "$@"; then
 		step_done
@@ -141,6 +172,7 @@ run_suite() {
 		echo "---- last lines of $dir/meson-logs/testlog.txt ----"
 		tail -n 60 "$dir/meson-logs/testlog.txt" 2>/dev/null || true
 	fi
+	count_results "$dir"
 }
 
 # build NAME BUILDDIR [meson setup args...]; returns non-zero on failure
@@ -193,7 +225,10 @@ fi
 printf '\n==== summary (%ss) ====\n' "$(( $(date +%s) - t0 ))"
 if [ ${#failed[@]} -ne 0 ]; then
 	echo "FAILED: ${failed[*]}"
-	exit 1
+else
+	echo "all steps passed"
 fi
-echo "all steps passed"
+# The totals over every suite run above, in the usual closing-line form.
+echo "tests: $n_pass passed, $n_fail failed, $n_skip skipped"
+[ ${#failed[@]} -eq 0 ] || exit 1
 exit 0
