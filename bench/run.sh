@@ -131,7 +131,9 @@ base=$(mktemp -d "$BENCH_DIR/bench-keepfs.XXXXXX")
 mounts=()	# every mount point we mounted
 pids=()		# every daemon we started
 
-is_mounted() { mountpoint -q "$1" 2>/dev/null; }
+# From /proc/mounts rather than mountpoint(1): a dead FUSE daemon leaves a
+# mount that cannot be stat()ed but still has to be unmounted.
+is_mounted() { awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/mounts; }
 
 # Stop one daemon we started: give it time to exit after the unmount (keepfs
 # writes its final commit), then TERM, then KILL.
@@ -379,6 +381,12 @@ echo "keepfs benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, kernel $
 [ "$drop_caches_ok" = 1 ] || echo "warning: sequential reads were NOT from a cold cache"
 SEQ_SIZE=$SEQ_SIZE RAND_SIZE=$RAND_SIZE NFILES=$NFILES SQL_TX=$SQL_TX \
 	SQL_ROWS=$SQL_ROWS TAR_SRC=$TAR_SRC python3 "$BENCH/report.py" "$results" ${markdown:+"$markdown"}
+last_stats=$(ls -t "$logdir"/keepfs-*-stats.log 2>/dev/null | head -1 || true)
+if [ -n "$last_stats" ] && [ -s "$last_stats" ]; then
+	echo
+	echo "keepfs stats at the end of its last run:"
+	sed 's/^/  /' "$last_stats"
+fi
 [ -n "$rawout" ] && cp "$results" "$rawout"
 [ -n "$markdown" ] && msg "markdown table written to $markdown"
 if [ "$failures" -ne 0 ]; then
