@@ -4,6 +4,8 @@
  * valid while entries come and go, keep_forget, xattrs, name lengths and
  * the reserved root name.
  */
+#include <time.h>
+
 #include "unit.h"
 
 static struct keep_store *s;
@@ -557,6 +559,84 @@ static void t_names(void)
 	       "a similar name in the root is fine");
 }
 
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void t_setattr(void)
+{
+	uint64_t f = unit_file(s, KEEP_ROOT_INO, "sa", "0123456789", 10);
+	struct keep_attr in, out, before;
+	int64_t t0;
+	char buf[16];
+	size_t n;
+
+	memset(&in, 0, sizeof(in));
+	keep_getattr(s, KEEP_LIVE, f, &before);
+	usleep(2000);
+	in.size = 4;
+	is_int(keep_setattr(s, f, &in, KEEP_SET_SIZE, &out), 0, "truncate");
+	is_int(out.size, 4, "returns the new size");
+	ok(out.mtime_ns > before.mtime_ns && out.ctime_ns > before.ctime_ns,
+	   "truncate updates mtime and ctime");
+	in.size = 8;
+	is_int(keep_setattr(s, f, &in, KEEP_SET_SIZE, &out), 0, "extend");
+	ok(unit_same(s, KEEP_LIVE, f, "0123\0\0\0\0", 8),
+	   "the extended tail reads as zeros");
+	in.mode = S_IFREG | 0640;
+	is_int(keep_setattr(s, f, &in, KEEP_SET_MODE, &out), 0, "chmod");
+	is_int(out.mode, S_IFREG | 0640, "keeps the type, sets the bits");
+	in.uid = 77;
+	in.gid = 88;
+	is_int(keep_setattr(s, f, &in, KEEP_SET_UID | KEEP_SET_GID, &out), 0,
+	       "chown");
+	ok(out.uid == 77 && out.gid == 88, "new owner and group");
+	keep_getattr(s, KEEP_LIVE, f, &before);
+	usleep(2000);
+	in.atime_ns = 1000000001;
+	in.mtime_ns = 2000000002;
+	is_int(keep_setattr(s, f, &in, KEEP_SET_ATIME | KEEP_SET_MTIME, &out),
+	       0, "set atime and mtime");
+	ok(out.atime_ns == 1000000001 && out.mtime_ns == 2000000002,
+	   "to the given times");
+	ok(out.ctime_ns > before.ctime_ns, "and ctime moves to now");
+	in.ctime_ns = 5;
+	is_int(keep_setattr(s, f, &in, KEEP_SET_CTIME, &out), 0, "set ctime");
+	is_int(out.ctime_ns, 5, "to the given time");
+	t0 = now_ns();
+	is_int(keep_setattr(s, f, &in, KEEP_SET_ATIME_NOW | KEEP_SET_MTIME_NOW,
+			    &out),
+	       0, "set atime and mtime to now");
+	ok(out.atime_ns >= t0 - 1000000 && out.mtime_ns >= t0 - 1000000 &&
+		   out.mtime_ns <= now_ns() + 1000000,
+	   "both are now");
+	ok(keep_getattr(s, KEEP_LIVE, f, &before) == 0 &&
+		   before.mtime_ns == out.mtime_ns && before.uid == 77,
+	   "getattr agrees");
+	usleep(2000);
+	keep_write(s, f, 0, "x", 1);
+	keep_getattr(s, KEEP_LIVE, f, &out);
+	ok(out.mtime_ns > before.mtime_ns && out.ctime_ns > before.ctime_ns,
+	   "a write updates mtime and ctime");
+	in.size = 0;
+	is_int(keep_setattr(s, KEEP_ROOT_INO, &in, KEEP_SET_SIZE, &out), EISDIR,
+	       "truncate of a directory is EISDIR");
+	is_int(keep_setattr(s, 999999, &in, KEEP_SET_MODE, &out), ENOENT,
+	       "setattr of a missing inode is ENOENT");
+	is_int(keep_getattr(s, KEEP_LIVE, 999999, &out), ENOENT,
+	       "getattr of a missing inode is ENOENT");
+	is_int(keep_read(s, KEEP_LIVE, KEEP_ROOT_INO, 0, sizeof(buf), buf, &n),
+	       EISDIR, "read of a directory is EISDIR");
+	is_int(keep_write(s, KEEP_ROOT_INO, 0, "x", 1), EISDIR,
+	       "write to a directory is EISDIR");
+	is_int(keep_read(s, KEEP_LIVE, 999999, 0, sizeof(buf), buf, &n), ENOENT,
+	       "read of a missing inode is ENOENT");
+}
+
 int main(void)
 {
 	unit_begin("names");
@@ -567,6 +647,7 @@ int main(void)
 	t_readdir();
 	t_xattr();
 	t_names();
+	t_setattr();
 	is_int(keep_commit(s, NULL), 0, "commit everything");
 	s = unit_reopen(s, "n", KEEP_OPEN_WRITE);
 	{
