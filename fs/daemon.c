@@ -431,6 +431,7 @@ int kfs_run(const struct kfs_config *cfg, int ready_fd)
 		      fuse_error());
 		goto out_args;
 	}
+	fs.se = se;
 	if (fuse_set_signal_handlers(se)) {
 		ready_err(&ready_fd, "cannot set signal handlers");
 		goto out_session;

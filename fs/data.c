@@ -228,6 +228,15 @@ void kfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		return;
 	}
 	int err = resolve_data(fs, ino, 0, &view, &i);
+	/* The kernel asks without writing its dirty pages back first, and
+	 * the store would answer "hole" where they are.  Invalidating the
+	 * inode's pages writes them back (other threads serve those writes)
+	 * and returns once they are in the store. */
+	if (!err && fs->writeback && view == KEEP_LIVE) {
+		int res = fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+		if (res < 0 && res != -ENOENT)
+			err = -res;
+	}
 	if (!err)
 		err = kfs_errno(keep_lseek(fs->store, view, i, (uint64_t)off,
 					   whence, &out));

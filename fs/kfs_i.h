@@ -90,6 +90,7 @@ int kfs_node_close(struct kfs_nodes *t, uint64_t nodeid, uint64_t *view,
 
 struct kfs {
 	struct keep_store *store;
+	struct fuse_session *se;
 	const struct kfs_config *cfg;
 	struct kfs_nodes nodes;
 	uint32_t block_size;
