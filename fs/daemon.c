@@ -35,6 +35,19 @@ int kfs_errno(int rc)
 	return keep_errno(rc);
 }
 
+/* Nanoseconds since the epoch, before 1970 too, as a timespec. */
+static struct timespec ts_of(int64_t ns)
+{
+	struct timespec ts;
+	ts.tv_sec = ns / 1000000000;
+	ts.tv_nsec = ns % 1000000000;
+	if (ts.tv_nsec < 0) {
+		ts.tv_sec--;
+		ts.tv_nsec += 1000000000;
+	}
+	return ts;
+}
+
 void kfs_stat_of(const struct kfs *fs, const struct keep_attr *a,
 		 struct stat *st)
 {
@@ -48,12 +61,9 @@ void kfs_stat_of(const struct kfs *fs, const struct keep_attr *a,
 	st->st_rdev = (dev_t)a->rdev;
 	st->st_blocks = (blkcnt_t)a->blocks;
 	st->st_blksize = (blksize_t)fs->block_size;
-	st->st_atim.tv_sec = a->atime_ns / 1000000000;
-	st->st_atim.tv_nsec = a->atime_ns % 1000000000;
-	st->st_mtim.tv_sec = a->mtime_ns / 1000000000;
-	st->st_mtim.tv_nsec = a->mtime_ns % 1000000000;
-	st->st_ctim.tv_sec = a->ctime_ns / 1000000000;
-	st->st_ctim.tv_nsec = a->ctime_ns % 1000000000;
+	st->st_atim = ts_of(a->atime_ns);
+	st->st_mtim = ts_of(a->mtime_ns);
+	st->st_ctim = ts_of(a->ctime_ns);
 }
 
 void kfs_reply_entry(fuse_req_t req, uint64_t view, const struct keep_attr *a)
@@ -206,6 +216,10 @@ static void kfs_init(void *userdata, struct fuse_conn_info *conn)
 		want(conn, FUSE_CAP_WRITEBACK_CACHE);
 	/* The kernel does POSIX and flock locks locally (design of fs/). */
 	conn->want &= ~(unsigned)(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+	/* Only we change the data, and we invalidate what we change
+	 * ourselves; an mtime that differs after a writeback must not drop
+	 * the page cache. */
+	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
 	fs->writeback = !!(conn->want & FUSE_CAP_WRITEBACK_CACHE);
 
 	conn->max_write = 1u << 20;

@@ -110,7 +110,7 @@ void kfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static int64_t ns_of(const struct timespec *ts)
 {
-	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+	return (int64_t)ts->tv_sec * 1000000000 + (int64_t)ts->tv_nsec;
 }
 
 static int64_t now_real_ns(void)
