@@ -1,0 +1,1742 @@
+/*
+ * db.c - the store's SQLite database: schema, statements, row versions.
+ *
+ * Every SQL statement of keepfs is in this file, prepared once per
+ * connection and reused.  The writer connection (s->db) is used under
+ * s->mu; committed blobs are read through a small pool of read-only
+ * connections so that reads never wait for a commit in progress.
+ *
+ * Design notes (the invariants the rest of core/ relies on):
+ *
+ *  1. Versioned rows.  inodes, dirents, blocks and xattrs rows carry
+ *     born/died commit ids.  A row is in the view of commit C when
+ *     born <= C AND (died IS NULL OR died > C); the live tree is
+ *     died IS NULL.  Versions of one key never overlap.
+ *  2. Copy-on-write.  Let O be the open commit.  A live row with born == O
+ *     is changed in place (no committed view can see it); any other live
+ *     row is ended (died = O) and a new version inserted with born = O.
+ *     Killing a row with born == O deletes it.  Rows of committed views
+ *     are never changed except to set died from NULL to O.
+ *  3. Commit point.  A commit is the SQLite COMMIT of the write
+ *     transaction that holds every change made since the previous one,
+ *     including its commits row; it is atomic and, with synchronous=FULL
+ *     in WAL mode, durable when it returns.
+ *  4. Blobs are immutable and content-addressed (hash UNIQUE).  Block rows
+ *     reference them only from inside the commit that inserts them, so a
+ *     blob id that a reader obtains under s->mu is always committed.
+ *  5. Inode numbers are never reused: next_ino is kept in meta and only
+ *     grows.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "keep_i.h"
+
+enum sid {
+	ST_BEGIN,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_ROLLBACK_TO,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_META_SET,
+	ST_META_GET,
+	ST_COMMIT_INSERT,
+	ST_LAST_COMMIT,
+	ST_INODE_GET_LIVE,
+	ST_INODE_GET_VIEW,
+	ST_INODE_UPDATE,
+	ST_INODE_DIE,
+	ST_INODE_COPY,
+	ST_INODE_INSERT,
+	ST_INODE_DELETE,
+	ST_SYMLINK_LIVE,
+	ST_SYMLINK_VIEW,
+	ST_ORPHANS,
+	ST_DIRENT_FIND_LIVE,
+	ST_DIRENT_FIND_VIEW,
+	ST_DIRENT_ADD,
+	ST_DIRENT_DIE,
+	ST_DIRENT_DELETE,
+	ST_DIRENT_CHILD,
+	ST_DIRENT_PARENT,
+	ST_DIRENT_LIST_LIVE,
+	ST_DIRENT_LIST_VIEW,
+	ST_BLOCK_GET_LIVE,
+	ST_BLOCK_GET_VIEW,
+	ST_BLOCK_RANGE_LIVE,
+	ST_BLOCK_RANGE_VIEW,
+	ST_BLOCK_FIND,
+	ST_BLOCK_UPDATE,
+	ST_BLOCK_DIE,
+	ST_BLOCK_INSERT,
+	ST_BLOCK_DELETE,
+	ST_BLOCK_DELETE_FROM,
+	ST_BLOCK_DIE_FROM,
+	ST_BLOB_FIND,
+	ST_BLOB_INSERT,
+	ST_XATTR_GET_LIVE,
+	ST_XATTR_GET_VIEW,
+	ST_XATTR_FIND,
+	ST_XATTR_UPDATE,
+	ST_XATTR_DIE,
+	ST_XATTR_INSERT,
+	ST_XATTR_DELETE,
+	ST_XATTR_LIST_LIVE,
+	ST_XATTR_LIST_VIEW,
+	ST_XATTR_DELETE_ALL,
+	ST_XATTR_DIE_ALL,
+	ST__COUNT
+};
+
+#define INODE_COLS "born, mode, uid, gid, nlink, size, rdev, atime, mtime, " \
+		   "ctime, btime, nblocks"
+
+static const char *const sql_text[ST__COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_SAVEPOINT] = "SAVEPOINT op",
+	[ST_RELEASE] = "RELEASE op",
+	[ST_ROLLBACK_TO] = "ROLLBACK TO op",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_META_SET] = "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
+	[ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+	[ST_COMMIT_INSERT] = "INSERT INTO commits(id, time_ns) VALUES (?1, ?2)",
+	[ST_LAST_COMMIT] = "SELECT coalesce(max(id), 0) FROM commits",
+
+	[ST_INODE_GET_LIVE] = "SELECT " INODE_COLS ", died FROM inodes "
+			      "WHERE ino = ?1 AND died IS NULL",
+	[ST_INODE_GET_VIEW] = "SELECT " INODE_COLS ", died FROM inodes "
+			      "WHERE ino = ?1 AND born <= ?2 "
+			      "ORDER BY born DESC LIMIT 1",
+	[ST_INODE_UPDATE] = "UPDATE inodes SET mode = ?3, uid = ?4, gid = ?5, "
+			    "nlink = ?6, size = ?7, rdev = ?8, atime = ?9, "
+			    "mtime = ?10, ctime = ?11, btime = ?12, "
+			    "nblocks = ?13 WHERE ino = ?1 AND born = ?2",
+	[ST_INODE_DIE] = "UPDATE inodes SET died = ?3 "
+			 "WHERE ino = ?1 AND born = ?2 AND died IS NULL",
+	[ST_INODE_COPY] = "INSERT INTO inodes(ino, born, mode, uid, gid, nlink, "
+			  "size, rdev, atime, mtime, ctime, btime, nblocks, "
+			  "symlink) SELECT ino, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+			  "?10, ?11, ?12, ?13, ?14, symlink FROM inodes "
+			  "WHERE ino = ?1 AND born = ?2",
+	[ST_INODE_INSERT] = "INSERT INTO inodes(ino, born, mode, uid, gid, "
+			    "nlink, size, rdev, atime, mtime, ctime, btime, "
+			    "nblocks, symlink) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+			    "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+	[ST_INODE_DELETE] = "DELETE FROM inodes WHERE ino = ?1 AND born = ?2",
+	[ST_SYMLINK_LIVE] = "SELECT symlink FROM inodes "
+			    "WHERE ino = ?1 AND died IS NULL",
+	[ST_SYMLINK_VIEW] = "SELECT symlink, died FROM inodes "
+			    "WHERE ino = ?1 AND born <= ?2 "
+			    "ORDER BY born DESC LIMIT 1",
+	[ST_ORPHANS] = "SELECT ino FROM inodes "
+		       "WHERE died IS NULL AND nlink = 0 LIMIT ?1",
+
+	[ST_DIRENT_FIND_LIVE] = "SELECT id, ino FROM dirents WHERE parent = ?1 "
+				"AND name = ?2 AND died IS NULL",
+	[ST_DIRENT_FIND_VIEW] = "SELECT id, ino, died FROM dirents "
+				"WHERE parent = ?1 AND name = ?2 AND born <= ?3 "
+				"ORDER BY born DESC LIMIT 1",
+	[ST_DIRENT_ADD] = "INSERT INTO dirents(parent, name, born, ino) "
+			  "VALUES (?1, ?2, ?3, ?4)",
+	[ST_DIRENT_DIE] = "UPDATE dirents SET died = ?2 "
+			  "WHERE id = ?1 AND born < ?2 AND died IS NULL",
+	[ST_DIRENT_DELETE] = "DELETE FROM dirents WHERE id = ?1 AND born = ?2",
+	[ST_DIRENT_CHILD] = "SELECT 1 FROM dirents WHERE parent = ?1 "
+			    "AND died IS NULL LIMIT 1",
+	[ST_DIRENT_PARENT] = "SELECT parent FROM dirents WHERE ino = ?1 "
+			     "AND died IS NULL LIMIT 1",
+	[ST_DIRENT_LIST_LIVE] = "SELECT id, name, ino FROM dirents "
+				"WHERE parent = ?1 AND id > ?2 AND died IS NULL "
+				"ORDER BY id LIMIT ?3",
+	[ST_DIRENT_LIST_VIEW] = "SELECT id, name, ino FROM dirents "
+				"WHERE parent = ?1 AND id > ?2 AND born <= ?4 "
+				"AND (died IS NULL OR died > ?4) "
+				"ORDER BY id LIMIT ?3",
+
+	[ST_BLOCK_GET_LIVE] = "SELECT blob FROM blocks WHERE ino = ?1 "
+			      "AND idx = ?2 AND died IS NULL",
+	[ST_BLOCK_GET_VIEW] = "SELECT blob, died FROM blocks WHERE ino = ?1 "
+			      "AND idx = ?2 AND born <= ?3 "
+			      "ORDER BY born DESC LIMIT 1",
+	[ST_BLOCK_RANGE_LIVE] = "SELECT idx, blob FROM blocks WHERE ino = ?1 "
+				"AND idx >= ?2 AND idx < ?3 AND died IS NULL "
+				"ORDER BY idx",
+	[ST_BLOCK_RANGE_VIEW] = "SELECT idx, blob FROM blocks WHERE ino = ?1 "
+				"AND idx >= ?2 AND idx < ?3 AND born <= ?4 "
+				"AND (died IS NULL OR died > ?4) ORDER BY idx",
+	[ST_BLOCK_FIND] = "SELECT born FROM blocks WHERE ino = ?1 AND idx = ?2 "
+			  "AND died IS NULL",
+	[ST_BLOCK_UPDATE] = "UPDATE blocks SET blob = ?4 "
+			    "WHERE ino = ?1 AND idx = ?2 AND born = ?3",
+	[ST_BLOCK_DIE] = "UPDATE blocks SET died = ?4 "
+			 "WHERE ino = ?1 AND idx = ?2 AND born = ?3",
+	[ST_BLOCK_INSERT] = "INSERT INTO blocks(ino, idx, born, blob) "
+			    "VALUES (?1, ?2, ?3, ?4)",
+	[ST_BLOCK_DELETE] = "DELETE FROM blocks "
+			    "WHERE ino = ?1 AND idx = ?2 AND born = ?3",
+	[ST_BLOCK_DELETE_FROM] = "DELETE FROM blocks WHERE ino = ?1 "
+				 "AND idx >= ?2 AND born = ?3 AND died IS NULL",
+	[ST_BLOCK_DIE_FROM] = "UPDATE blocks SET died = ?3 WHERE ino = ?1 "
+			      "AND idx >= ?2 AND died IS NULL",
+
+	[ST_BLOB_FIND] = "SELECT id FROM blobs WHERE hash = ?1",
+	[ST_BLOB_INSERT] = "INSERT INTO blobs(hash, size, csize, flags, data) "
+			   "VALUES (?1, ?2, ?3, ?4, ?5)",
+
+	[ST_XATTR_GET_LIVE] = "SELECT value FROM xattrs WHERE ino = ?1 "
+			      "AND name = ?2 AND died IS NULL",
+	[ST_XATTR_GET_VIEW] = "SELECT value, died FROM xattrs WHERE ino = ?1 "
+			      "AND name = ?2 AND born <= ?3 "
+			      "ORDER BY born DESC LIMIT 1",
+	[ST_XATTR_FIND] = "SELECT born FROM xattrs WHERE ino = ?1 "
+			  "AND name = ?2 AND died IS NULL",
+	[ST_XATTR_UPDATE] = "UPDATE xattrs SET value = ?4 "
+			    "WHERE ino = ?1 AND name = ?2 AND born = ?3",
+	[ST_XATTR_DIE] = "UPDATE xattrs SET died = ?4 "
+			 "WHERE ino = ?1 AND name = ?2 AND born = ?3",
+	[ST_XATTR_INSERT] = "INSERT INTO xattrs(ino, name, born, value) "
+			    "VALUES (?1, ?2, ?3, ?4)",
+	[ST_XATTR_DELETE] = "DELETE FROM xattrs "
+			    "WHERE ino = ?1 AND name = ?2 AND born = ?3",
+	[ST_XATTR_LIST_LIVE] = "SELECT name FROM xattrs WHERE ino = ?1 "
+			       "AND died IS NULL ORDER BY name",
+	[ST_XATTR_LIST_VIEW] = "SELECT name FROM xattrs WHERE ino = ?1 "
+			       "AND born <= ?2 AND (died IS NULL OR died > ?2) "
+			       "ORDER BY name",
+	[ST_XATTR_DELETE_ALL] = "DELETE FROM xattrs WHERE ino = ?1 "
+				"AND born = ?2 AND died IS NULL",
+	[ST_XATTR_DIE_ALL] = "UPDATE xattrs SET died = ?2 WHERE ino = ?1 "
+			     "AND died IS NULL",
+};
+
+static const char schema_sql[] =
+	"CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+	"CREATE TABLE commits(id INTEGER PRIMARY KEY, time_ns INTEGER NOT NULL);"
+	"CREATE TABLE inodes(ino INTEGER NOT NULL, born INTEGER NOT NULL,"
+	" died INTEGER, mode INTEGER NOT NULL, uid INTEGER NOT NULL,"
+	" gid INTEGER NOT NULL, nlink INTEGER NOT NULL, size INTEGER NOT NULL,"
+	" rdev INTEGER NOT NULL, atime INTEGER NOT NULL, mtime INTEGER NOT NULL,"
+	" ctime INTEGER NOT NULL, btime INTEGER NOT NULL,"
+	" nblocks INTEGER NOT NULL, symlink BLOB,"
+	" PRIMARY KEY(ino, born)) WITHOUT ROWID;"
+	"CREATE TABLE dirents(id INTEGER PRIMARY KEY, parent INTEGER NOT NULL,"
+	" name BLOB NOT NULL, born INTEGER NOT NULL, died INTEGER,"
+	" ino INTEGER NOT NULL);"
+	"CREATE INDEX dirents_name ON dirents(parent, name, born);"
+	"CREATE INDEX dirents_order ON dirents(parent, id);"
+	"CREATE INDEX dirents_ino ON dirents(ino);"
+	"CREATE TABLE blocks(ino INTEGER NOT NULL, idx INTEGER NOT NULL,"
+	" born INTEGER NOT NULL, died INTEGER, blob INTEGER NOT NULL,"
+	" PRIMARY KEY(ino, idx, born)) WITHOUT ROWID;"
+	"CREATE TABLE xattrs(ino INTEGER NOT NULL, name BLOB NOT NULL,"
+	" born INTEGER NOT NULL, died INTEGER, value BLOB NOT NULL,"
+	" PRIMARY KEY(ino, name, born)) WITHOUT ROWID;"
+	"CREATE TABLE blobs(id INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE,"
+	" size INTEGER NOT NULL, csize INTEGER NOT NULL, flags INTEGER NOT NULL,"
+	" data BLOB NOT NULL);";
+
+struct db {
+	sqlite3 *h;
+	sqlite3_stmt *st[ST__COUNT];
+	pthread_t ckpt_thread;
+	bool ckpt_running, ckpt_stop, ckpt_wanted;
+	pthread_mutex_t ckpt_mu;
+	pthread_cond_t ckpt_cv;
+	sqlite3 *ckpt_h;
+	char *file;
+};
+
+#define RPOOL_SIZE 4
+
+struct rslot {
+	pthread_mutex_t mu;
+	sqlite3 *h;
+	sqlite3_stmt *read;
+	struct keep_codec *codec;
+};
+
+struct rpool {
+	struct rslot slot[RPOOL_SIZE];
+	unsigned next;
+};
+
+/* WAL bytes after which the background checkpointer runs. */
+#define CKPT_BYTES (64u << 20)
+
+/* ---- errors ------------------------------------------------------------ */
+
+static int db_err(sqlite3 *h, int src, const char *what)
+{
+	switch (src & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return 0;
+	case SQLITE_FULL:
+		return ENOSPC;
+	case SQLITE_NOMEM:
+		return KEEP_E_NOMEM;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return KEEP_CORRUPT_BKPT(h ? sqlite3_errmsg(h) : what);
+	case SQLITE_READONLY:
+		return EROFS;
+	case SQLITE_IOERR:
+		keep_log(LOG_ERR, "%s: i/o error: %s", what,
+			 h ? sqlite3_errmsg(h) : "?");
+		return EIO;
+	case SQLITE_CANTOPEN:
+		return ENOENT;
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		return EACCES;
+	default:
+		keep_log(LOG_ERR, "%s: %s", what, h ? sqlite3_errmsg(h) : "?");
+		return KEEP_E_SQLITE;
+	}
+}
+
+static sqlite3_stmt *stmt(struct keep_store *s, enum sid id)
+{
+	struct db *d = s->db;
+	sqlite3_stmt *st = d->st[id];
+
+	if (!st) {
+		int src = sqlite3_prepare_v3(d->h, sql_text[id], -1,
+					     SQLITE_PREPARE_PERSISTENT, &st, NULL);
+		if (src != SQLITE_OK) {
+			keep_log(LOG_ERR, "cannot prepare statement %d: %s",
+				 (int)id, sqlite3_errmsg(d->h));
+			return NULL;
+		}
+		d->st[id] = st;
+	}
+	return st;
+}
+
+/* Step a statement that returns no rows, then reset it. */
+static int run(struct keep_store *s, sqlite3_stmt *st, const char *what)
+{
+	int src = sqlite3_step(st);
+	int rc = src == SQLITE_DONE ? 0 : db_err(s->db->h, src, what);
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc;
+}
+
+static void done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+static void bind_name(sqlite3_stmt *st, int i, const char *name)
+{
+	sqlite3_bind_blob(st, i, name, (int)strlen(name), SQLITE_STATIC);
+}
+
+#define STMT(var, s, id)                        \
+	sqlite3_stmt *var = stmt((s), (id));    \
+	if (!var)                               \
+		return KEEP_E_SQLITE
+
+/* ---- connections ------------------------------------------------------- */
+
+static int exec(sqlite3 *h, const char *sql)
+{
+	char *msg = NULL;
+	int src = sqlite3_exec(h, sql, NULL, NULL, &msg);
+
+	if (src != SQLITE_OK) {
+		int rc = db_err(h, src, sql);
+		if (msg && rc == KEEP_E_SQLITE)
+			keep_log(LOG_DEBUG, "%s: %s", sql, msg);
+		sqlite3_free(msg);
+		return rc;
+	}
+	return 0;
+}
+
+static int wal_hook(void *ctx, sqlite3 *h, const char *dbname, int frames)
+{
+	struct db *d = ctx;
+	int page = 4096;
+	sqlite3_stmt *st;
+
+	(void)dbname;
+	if (sqlite3_prepare_v2(h, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			page = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+	}
+	if ((uint64_t)frames * (uint64_t)page >= CKPT_BYTES) {
+		pthread_mutex_lock(&d->ckpt_mu);
+		d->ckpt_wanted = true;
+		pthread_cond_signal(&d->ckpt_cv);
+		pthread_mutex_unlock(&d->ckpt_mu);
+	}
+	return SQLITE_OK;
+}
+
+static void *ckpt_main(void *arg)
+{
+	struct db *d = arg;
+
+	pthread_mutex_lock(&d->ckpt_mu);
+	for (;;) {
+		while (!d->ckpt_wanted && !d->ckpt_stop)
+			pthread_cond_wait(&d->ckpt_cv, &d->ckpt_mu);
+		if (d->ckpt_stop)
+			break;
+		d->ckpt_wanted = false;
+		pthread_mutex_unlock(&d->ckpt_mu);
+		int nlog = 0, nckpt = 0;
+		int src = sqlite3_wal_checkpoint_v2(d->ckpt_h, NULL,
+						    SQLITE_CHECKPOINT_PASSIVE,
+						    &nlog, &nckpt);
+		if (src != SQLITE_OK && src != SQLITE_BUSY)
+			keep_log(LOG_WARNING, "checkpoint failed: %s",
+				 sqlite3_errmsg(d->ckpt_h));
+		pthread_mutex_lock(&d->ckpt_mu);
+	}
+	pthread_mutex_unlock(&d->ckpt_mu);
+	return NULL;
+}
+
+static int conn_open(const char *file, int oflags, sqlite3 **out)
+{
+	sqlite3 *h = NULL;
+	int src = sqlite3_open_v2(file, &h, oflags | SQLITE_OPEN_NOMUTEX, NULL);
+
+	if (src != SQLITE_OK) {
+		int rc = (src & 0xff) == SQLITE_CANTOPEN ? KEEP_E_NOTSTORE
+							 : db_err(h, src, file);
+		sqlite3_close_v2(h);
+		return rc;
+	}
+	sqlite3_busy_timeout(h, 10000);
+	sqlite3_extended_result_codes(h, 0);
+	*out = h;
+	return 0;
+}
+
+int db_open(struct keep_store *s, const char *file, bool create, bool rdonly)
+{
+	struct db *d = calloc(1, sizeof(*d));
+	int oflags = rdonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+	int rc;
+
+	if (!d)
+		return KEEP_E_NOMEM;
+	if (create)
+		oflags |= SQLITE_OPEN_CREATE;
+	pthread_mutex_init(&d->ckpt_mu, NULL);
+	pthread_cond_init(&d->ckpt_cv, NULL);
+	d->file = strdup(file);
+	rc = d->file ? conn_open(file, oflags, &d->h) : KEEP_E_NOMEM;
+	if (rc == 0 && !rdonly)
+		rc = exec(d->h, "PRAGMA synchronous = FULL;"
+				"PRAGMA cache_size = -16384;"
+				"PRAGMA wal_autocheckpoint = 0;"
+				"PRAGMA journal_size_limit = 67108864;");
+	if (rc) {
+		sqlite3_close_v2(d->h);
+		free(d->file);
+		free(d);
+		return rc;
+	}
+	s->db = d;
+	return 0;
+}
+
+static int ckpt_start(struct keep_store *s)
+{
+	struct db *d = s->db;
+	int rc = conn_open(d->file, SQLITE_OPEN_READWRITE, &d->ckpt_h);
+
+	if (rc)
+		return rc;
+	exec(d->ckpt_h, "PRAGMA synchronous = FULL");
+	if (pthread_create(&d->ckpt_thread, NULL, ckpt_main, d) != 0) {
+		sqlite3_close_v2(d->ckpt_h);
+		d->ckpt_h = NULL;
+		return KEEP_E_NOMEM;
+	}
+	d->ckpt_running = true;
+	sqlite3_wal_hook(d->h, wal_hook, d);
+	return 0;
+}
+
+void db_close(struct keep_store *s)
+{
+	struct db *d = s->db;
+
+	if (!d)
+		return;
+	if (d->ckpt_running) {
+		sqlite3_wal_hook(d->h, NULL, NULL);
+		pthread_mutex_lock(&d->ckpt_mu);
+		d->ckpt_stop = true;
+		pthread_cond_signal(&d->ckpt_cv);
+		pthread_mutex_unlock(&d->ckpt_mu);
+		pthread_join(d->ckpt_thread, NULL);
+		sqlite3_close_v2(d->ckpt_h);
+	}
+	for (int i = 0; i < ST__COUNT; i++)
+		sqlite3_finalize(d->st[i]);
+	/* A clean close of the last connection checkpoints and removes the
+	 * WAL; make that durable too. */
+	sqlite3_close_v2(d->h);
+	pthread_mutex_destroy(&d->ckpt_mu);
+	pthread_cond_destroy(&d->ckpt_cv);
+	free(d->file);
+	free(d);
+	s->db = NULL;
+}
+
+static int meta_set(struct keep_store *s, const char *key, const char *text,
+		    int64_t num, bool is_text)
+{
+	STMT(st, s, ST_META_SET);
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (is_text)
+		sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_int64(st, 2, num);
+	return run(s, st, "write meta");
+}
+
+int db_create_schema(struct keep_store *s, const struct keep_init_opts *o,
+		     const char *uuid, int64_t now)
+{
+	struct db *d = s->db;
+	char sql[128];
+	int rc;
+
+	snprintf(sql, sizeof(sql), "PRAGMA page_size = %u", o->page_size);
+	rc = exec(d->h, sql);
+	if (!rc)
+		rc = exec(d->h, "PRAGMA journal_mode = WAL");
+	if (!rc)
+		rc = exec(d->h, "BEGIN IMMEDIATE");
+	if (rc)
+		return rc;
+	rc = exec(d->h, schema_sql);
+	if (!rc)
+		rc = meta_set(s, "format_version", NULL, KEEP_FORMAT_VERSION, false);
+	if (!rc)
+		rc = meta_set(s, "block_size", NULL, o->block_size, false);
+	if (!rc)
+		rc = meta_set(s, "uuid", uuid, 0, true);
+	if (!rc)
+		rc = meta_set(s, "created_ns", NULL, now, false);
+	if (!rc)
+		rc = meta_set(s, "next_ino", NULL, KEEP_ROOT_INO + 1, false);
+	if (!rc) {
+		/* commit 1 holds the empty root directory */
+		struct kinode root = {
+			.a = {.ino = KEEP_ROOT_INO,
+			      .mode = S_IFDIR | (o->root_mode ? o->root_mode & 07777 : 0755),
+			      .uid = o->uid,
+			      .gid = o->gid,
+			      .nlink = 2,
+			      .atime_ns = now,
+			      .mtime_ns = now,
+			      .ctime_ns = now,
+			      .btime_ns = now},
+		};
+		s->open_commit = 1;
+		rc = db_inode_new(s, &root, NULL);
+	}
+	if (!rc) {
+		STMT(st, s, ST_COMMIT_INSERT);
+		sqlite3_bind_int64(st, 1, 1);
+		sqlite3_bind_int64(st, 2, now);
+		rc = run(s, st, "first commit");
+	}
+	if (!rc)
+		rc = exec(d->h, "COMMIT");
+	if (rc)
+		exec(d->h, "ROLLBACK");
+	return rc;
+}
+
+static int meta_get_int(struct keep_store *s, const char *key, int64_t *out)
+{
+	STMT(st, s, ST_META_GET);
+	int src, rc = 0;
+
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	else if (src == SQLITE_DONE)
+		rc = KEEP_CORRUPT_BKPT(key);
+	else
+		rc = db_err(s->db->h, src, "read meta");
+	done(st);
+	return rc;
+}
+
+int db_load_meta(struct keep_store *s)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v = 0;
+	int rc;
+
+	/* Tell "not a store" from "damaged store" before anything else. */
+	if (sqlite3_prepare_v2(s->db->h, "SELECT 1 FROM meta LIMIT 1", -1, &st,
+			       NULL) != SQLITE_OK) {
+		int src = sqlite3_errcode(s->db->h);
+		sqlite3_finalize(st);
+		if (src == SQLITE_NOTADB || src == SQLITE_ERROR)
+			return KEEP_E_NOTSTORE;
+		return db_err(s->db->h, src, "open");
+	}
+	sqlite3_finalize(st);
+
+	rc = meta_get_int(s, "format_version", &v);
+	if (rc)
+		return rc;
+	if (v < 1 || v > KEEP_FORMAT_VERSION) {
+		keep_log(LOG_ERR, "store format %lld, this keepfs reads up to %d",
+			 (long long)v, KEEP_FORMAT_VERSION);
+		return KEEP_E_VERSION;
+	}
+	rc = meta_get_int(s, "block_size", &v);
+	if (rc)
+		return rc;
+	if (v < KEEP_MIN_BLOCK_SIZE || v > KEEP_MAX_BLOCK_SIZE || (v & (v - 1)))
+		return KEEP_CORRUPT_BKPT("bad block size in meta");
+	s->block_size = (uint32_t)v;
+	rc = meta_get_int(s, "next_ino", &v);
+	if (rc)
+		return rc;
+	s->next_ino = (uint64_t)v;
+
+	STMT(q, s, ST_META_GET);
+	sqlite3_bind_text(q, 1, "uuid", -1, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(q, 0);
+		snprintf(s->uuid, sizeof(s->uuid), "%s", t ? (const char *)t : "");
+	}
+	done(q);
+	return 0;
+}
+
+/* ---- transactions -------------------------------------------------------- */
+
+int db_begin(struct keep_store *s)
+{
+	STMT(st, s, ST_BEGIN);
+	return run(s, st, "begin");
+}
+
+int db_savepoint(struct keep_store *s)
+{
+	STMT(st, s, ST_SAVEPOINT);
+	return run(s, st, "savepoint");
+}
+
+int db_release(struct keep_store *s, int rc)
+{
+	if (rc) {
+		sqlite3_stmt *st = stmt(s, ST_ROLLBACK_TO);
+		if (!st || run(s, st, "undo operation") != 0) {
+			keep_log(LOG_ERR, "cannot undo a failed operation");
+			s->sticky = KEEP_E_READONLY;
+		}
+	}
+	STMT(st, s, ST_RELEASE);
+	int rc2 = run(s, st, "release");
+	return rc ? rc : rc2;
+}
+
+int db_commit(struct keep_store *s, uint64_t id, int64_t time_ns)
+{
+	int rc;
+	{
+		STMT(st, s, ST_COMMIT_INSERT);
+		sqlite3_bind_int64(st, 1, (int64_t)id);
+		sqlite3_bind_int64(st, 2, time_ns);
+		rc = run(s, st, "commit row");
+	}
+	if (!rc)
+		rc = meta_set(s, "next_ino", NULL, (int64_t)s->next_ino, false);
+	if (!rc) {
+		STMT(st, s, ST_COMMIT);
+		rc = run(s, st, "commit");
+	}
+	if (!rc && !s->db->ckpt_running && (s->flags & KEEP_OPEN_WRITE))
+		ckpt_start(s); /* best effort; commits work without it */
+	return rc;
+}
+
+void db_rollback(struct keep_store *s)
+{
+	if (sqlite3_get_autocommit(s->db->h))
+		return;
+	sqlite3_stmt *st = stmt(s, ST_ROLLBACK);
+	if (st)
+		run(s, st, "rollback");
+}
+
+uint64_t db_last_commit(struct keep_store *s)
+{
+	sqlite3_stmt *st = stmt(s, ST_LAST_COMMIT);
+	uint64_t id = 0;
+
+	if (!st)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		id = (uint64_t)sqlite3_column_int64(st, 0);
+	done(st);
+	return id;
+}
+
+/* ---- inodes ------------------------------------------------------------ */
+
+static void read_inode(sqlite3_stmt *st, uint64_t ino, struct kinode *n)
+{
+	n->born = (uint64_t)sqlite3_column_int64(st, 0);
+	n->a.ino = ino;
+	n->a.mode = (uint32_t)sqlite3_column_int64(st, 1);
+	n->a.uid = (uint32_t)sqlite3_column_int64(st, 2);
+	n->a.gid = (uint32_t)sqlite3_column_int64(st, 3);
+	n->a.nlink = (uint32_t)sqlite3_column_int64(st, 4);
+	n->a.size = (uint64_t)sqlite3_column_int64(st, 5);
+	n->a.rdev = (uint64_t)sqlite3_column_int64(st, 6);
+	n->a.atime_ns = sqlite3_column_int64(st, 7);
+	n->a.mtime_ns = sqlite3_column_int64(st, 8);
+	n->a.ctime_ns = sqlite3_column_int64(st, 9);
+	n->a.btime_ns = sqlite3_column_int64(st, 10);
+	n->a.blocks = (uint64_t)sqlite3_column_int64(st, 11);
+	n->rid = 0;
+}
+
+/* A view row found by "born <= C ORDER BY born DESC" is visible only if it
+ * had not died by C. */
+static bool alive_at(sqlite3_stmt *st, int col, uint64_t view)
+{
+	return sqlite3_column_type(st, col) == SQLITE_NULL ||
+	       (uint64_t)sqlite3_column_int64(st, col) > view;
+}
+
+int db_inode_get(struct keep_store *s, uint64_t view, uint64_t ino,
+		 struct kinode *out)
+{
+	STMT(st, s, view == KEEP_LIVE ? ST_INODE_GET_LIVE : ST_INODE_GET_VIEW);
+	int src, rc = ENOENT;
+
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	if (view != KEEP_LIVE)
+		sqlite3_bind_int64(st, 2, (int64_t)view);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		if (view == KEEP_LIVE || alive_at(st, 12, view)) {
+			read_inode(st, ino, out);
+			rc = 0;
+		}
+	} else if (src != SQLITE_DONE) {
+		rc = db_err(s->db->h, src, "read inode");
+	}
+	done(st);
+	return rc;
+}
+
+static void bind_attrs(sqlite3_stmt *st, int first, const struct kinode *n)
+{
+	sqlite3_bind_int64(st, first + 0, n->a.mode);
+	sqlite3_bind_int64(st, first + 1, n->a.uid);
+	sqlite3_bind_int64(st, first + 2, n->a.gid);
+	sqlite3_bind_int64(st, first + 3, n->a.nlink);
+	sqlite3_bind_int64(st, first + 4, (int64_t)n->a.size);
+	sqlite3_bind_int64(st, first + 5, (int64_t)n->a.rdev);
+	sqlite3_bind_int64(st, first + 6, n->a.atime_ns);
+	sqlite3_bind_int64(st, first + 7, n->a.mtime_ns);
+	sqlite3_bind_int64(st, first + 8, n->a.ctime_ns);
+	sqlite3_bind_int64(st, first + 9, n->a.btime_ns);
+	sqlite3_bind_int64(st, first + 10, (int64_t)n->a.blocks);
+}
+
+int db_inode_put(struct keep_store *s, struct kinode *n)
+{
+	uint64_t o = s->open_commit;
+	int rc;
+
+	if (n->born == o) {
+		STMT(st, s, ST_INODE_UPDATE);
+		sqlite3_bind_int64(st, 1, (int64_t)n->a.ino);
+		sqlite3_bind_int64(st, 2, (int64_t)n->born);
+		bind_attrs(st, 3, n);
+		return run(s, st, "update inode");
+	}
+	{
+		STMT(st, s, ST_INODE_DIE);
+		sqlite3_bind_int64(st, 1, (int64_t)n->a.ino);
+		sqlite3_bind_int64(st, 2, (int64_t)n->born);
+		sqlite3_bind_int64(st, 3, (int64_t)o);
+		rc = run(s, st, "end inode version");
+	}
+	if (rc)
+		return rc;
+	{
+		STMT(st, s, ST_INODE_COPY);
+		sqlite3_bind_int64(st, 1, (int64_t)n->a.ino);
+		sqlite3_bind_int64(st, 2, (int64_t)n->born);
+		sqlite3_bind_int64(st, 3, (int64_t)o);
+		bind_attrs(st, 4, n);
+		rc = run(s, st, "new inode version");
+	}
+	if (!rc)
+		n->born = o;
+	return rc;
+}
+
+int db_inode_new(struct keep_store *s, struct kinode *n, const char *symlink)
+{
+	STMT(st, s, ST_INODE_INSERT);
+	int rc;
+
+	sqlite3_bind_int64(st, 1, (int64_t)n->a.ino);
+	sqlite3_bind_int64(st, 2, (int64_t)s->open_commit);
+	bind_attrs(st, 3, n);
+	if (symlink)
+		sqlite3_bind_blob(st, 14, symlink, (int)strlen(symlink),
+				  SQLITE_STATIC);
+	rc = run(s, st, "insert inode");
+	if (!rc)
+		n->born = s->open_commit;
+	return rc;
+}
+
+int db_inode_kill(struct keep_store *s, uint64_t ino)
+{
+	struct kinode n;
+	int rc = db_inode_get(s, KEEP_LIVE, ino, &n);
+
+	if (rc)
+		return rc;
+	if (n.born == s->open_commit) {
+		STMT(st, s, ST_INODE_DELETE);
+		sqlite3_bind_int64(st, 1, (int64_t)ino);
+		sqlite3_bind_int64(st, 2, (int64_t)n.born);
+		return run(s, st, "delete inode");
+	}
+	STMT(st, s, ST_INODE_DIE);
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	sqlite3_bind_int64(st, 2, (int64_t)n.born);
+	sqlite3_bind_int64(st, 3, (int64_t)s->open_commit);
+	return run(s, st, "end inode");
+}
+
+int db_symlink_get(struct keep_store *s, uint64_t view, uint64_t ino,
+		   char *buf, size_t size)
+{
+	STMT(st, s, view == KEEP_LIVE ? ST_SYMLINK_LIVE : ST_SYMLINK_VIEW);
+	int src, rc = ENOENT;
+
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	if (view != KEEP_LIVE)
+		sqlite3_bind_int64(st, 2, (int64_t)view);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW && (view == KEEP_LIVE || alive_at(st, 1, view))) {
+		const void *p = sqlite3_column_blob(st, 0);
+		size_t len = (size_t)sqlite3_column_bytes(st, 0);
+		if (sqlite3_column_type(st, 0) == SQLITE_NULL) {
+			rc = EINVAL;
+		} else if (len + 1 > size) {
+			rc = ERANGE;
+		} else {
+			if (len)
+				memcpy(buf, p, len);
+			buf[len] = '\0';
+			rc = 0;
+		}
+	} else if (src != SQLITE_ROW && src != SQLITE_DONE) {
+		rc = db_err(s->db->h, src, "read symlink");
+	}
+	done(st);
+	return rc;
+}
+
+int db_orphans(struct keep_store *s, uint64_t *inos, size_t max, size_t *n)
+{
+	STMT(st, s, ST_ORPHANS);
+	size_t k = 0;
+	int src;
+
+	sqlite3_bind_int64(st, 1, (int64_t)max);
+	while ((src = sqlite3_step(st)) == SQLITE_ROW && k < max)
+		inos[k++] = (uint64_t)sqlite3_column_int64(st, 0);
+	done(st);
+	*n = k;
+	return src == SQLITE_ROW || src == SQLITE_DONE ? 0
+						       : db_err(s->db->h, src, "orphans");
+}
+
+/* ---- directory entries ------------------------------------------------- */
+
+int db_dirent_find(struct keep_store *s, uint64_t view, uint64_t parent,
+		   const char *name, uint64_t *ino, int64_t *id)
+{
+	STMT(st, s, view == KEEP_LIVE ? ST_DIRENT_FIND_LIVE : ST_DIRENT_FIND_VIEW);
+	int src, rc = ENOENT;
+
+	sqlite3_bind_int64(st, 1, (int64_t)parent);
+	bind_name(st, 2, name);
+	if (view != KEEP_LIVE)
+		sqlite3_bind_int64(st, 3, (int64_t)view);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		if (view == KEEP_LIVE || alive_at(st, 2, view)) {
+			if (id)
+				*id = sqlite3_column_int64(st, 0);
+			*ino = (uint64_t)sqlite3_column_int64(st, 1);
+			rc = 0;
+		}
+	} else if (src != SQLITE_DONE) {
+		rc = db_err(s->db->h, src, "lookup");
+	}
+	done(st);
+	return rc;
+}
+
+int db_dirent_add(struct keep_store *s, uint64_t parent, const char *name,
+		  uint64_t ino)
+{
+	STMT(st, s, ST_DIRENT_ADD);
+	sqlite3_bind_int64(st, 1, (int64_t)parent);
+	bind_name(st, 2, name);
+	sqlite3_bind_int64(st, 3, (int64_t)s->open_commit);
+	sqlite3_bind_int64(st, 4, (int64_t)ino);
+	return run(s, st, "add entry");
+}
+
+int db_dirent_kill(struct keep_store *s, int64_t id)
+{
+	int rc;
+	{
+		STMT(st, s, ST_DIRENT_DIE);
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, (int64_t)s->open_commit);
+		rc = run(s, st, "end entry");
+	}
+	if (rc || sqlite3_changes(s->db->h) > 0)
+		return rc;
+	STMT(st, s, ST_DIRENT_DELETE);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, (int64_t)s->open_commit);
+	return run(s, st, "delete entry");
+}
+
+int db_dirent_has_children(struct keep_store *s, uint64_t parent, bool *yes)
+{
+	STMT(st, s, ST_DIRENT_CHILD);
+	int src;
+
+	sqlite3_bind_int64(st, 1, (int64_t)parent);
+	src = sqlite3_step(st);
+	done(st);
+	if (src != SQLITE_ROW && src != SQLITE_DONE)
+		return db_err(s->db->h, src, "list");
+	*yes = src == SQLITE_ROW;
+	return 0;
+}
+
+int db_dirent_parent(struct keep_store *s, uint64_t ino, uint64_t *parent)
+{
+	STMT(st, s, ST_DIRENT_PARENT);
+	int src, rc = ENOENT;
+
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		*parent = (uint64_t)sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else if (src != SQLITE_DONE) {
+		rc = db_err(s->db->h, src, "find parent");
+	}
+	done(st);
+	return rc;
+}
+
+/*
+ * Entries are fetched in batches and the statement is reset before the
+ * callback runs, so a callback may call back into the store (to fetch
+ * attributes) with the same connection.
+ */
+int db_dirent_list(struct keep_store *s, uint64_t view, uint64_t parent,
+		   int64_t after, db_dirent_cb cb, void *ctx)
+{
+	enum { BATCH = 64 };
+	struct {
+		int64_t id;
+		uint64_t ino;
+		char name[KEEP_NAME_MAX + 1];
+	} *ent = malloc(sizeof(*ent) * BATCH);
+	int rc = 0;
+
+	if (!ent)
+		return KEEP_E_NOMEM;
+	for (;;) {
+		sqlite3_stmt *st = stmt(s, view == KEEP_LIVE ? ST_DIRENT_LIST_LIVE
+							      : ST_DIRENT_LIST_VIEW);
+		int n = 0, src;
+
+		if (!st) {
+			rc = KEEP_E_SQLITE;
+			break;
+		}
+		sqlite3_bind_int64(st, 1, (int64_t)parent);
+		sqlite3_bind_int64(st, 2, after);
+		sqlite3_bind_int64(st, 3, BATCH);
+		if (view != KEEP_LIVE)
+			sqlite3_bind_int64(st, 4, (int64_t)view);
+		while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+			int len = sqlite3_column_bytes(st, 1);
+			if (len > KEEP_NAME_MAX)
+				len = KEEP_NAME_MAX;
+			ent[n].id = sqlite3_column_int64(st, 0);
+			memcpy(ent[n].name, sqlite3_column_blob(st, 1), (size_t)len);
+			ent[n].name[len] = '\0';
+			ent[n].ino = (uint64_t)sqlite3_column_int64(st, 2);
+			n++;
+		}
+		done(st);
+		if (src != SQLITE_DONE) {
+			rc = db_err(s->db->h, src, "list");
+			break;
+		}
+		for (int i = 0; i < n && !rc; i++)
+			rc = cb(ctx, ent[i].id, ent[i].name, ent[i].ino);
+		if (rc || n < BATCH)
+			break;
+		after = ent[n - 1].id;
+	}
+	free(ent);
+	return rc;
+}
+
+/* ---- blocks ------------------------------------------------------------ */
+
+int db_block_get(struct keep_store *s, uint64_t view, uint64_t ino,
+		 uint64_t idx, uint64_t *blob)
+{
+	STMT(st, s, view == KEEP_LIVE ? ST_BLOCK_GET_LIVE : ST_BLOCK_GET_VIEW);
+	int src, rc = ENOENT;
+
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	sqlite3_bind_int64(st, 2, (int64_t)idx);
+	if (view != KEEP_LIVE)
+		sqlite3_bind_int64(st, 3, (int64_t)view);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		if (view == KEEP_LIVE || alive_at(st, 1, view)) {
+			*blob = (uint64_t)sqlite3_column_int64(st, 0);
+			rc = 0;
+		}
+	} else if (src != SQLITE_DONE) {
+		rc = db_err(s->db->h, src, "read block map");
+	}
+	done(st);
+	return rc;
+}
+
+int db_block_range(struct keep_store *s, uint64_t view, uint64_t ino,
+		   uint64_t from, uint64_t to, db_block_cb cb, void *ctx)
+{
+	STMT(st, s, view == KEEP_LIVE ? ST_BLOCK_RANGE_LIVE : ST_BLOCK_RANGE_VIEW);
+	int src, rc = 0;
+
+	if (to > (uint64_t)INT64_MAX)
+		to = (uint64_t)INT64_MAX;
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	sqlite3_bind_int64(st, 2, (int64_t)from);
+	sqlite3_bind_int64(st, 3, (int64_t)to);
+	if (view != KEEP_LIVE)
+		sqlite3_bind_int64(st, 4, (int64_t)view);
+	while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW)
+		rc = cb(ctx, (uint64_t)sqlite3_column_int64(st, 0),
+			(uint64_t)sqlite3_column_int64(st, 1));
+	if (!rc && src != SQLITE_DONE)
+		rc = db_err(s->db->h, src, "read block map");
+	done(st);
+	return rc;
+}
+
+static int block_find(struct keep_store *s, uint64_t ino, uint64_t idx,
+		      uint64_t *born)
+{
+	STMT(st, s, ST_BLOCK_FIND);
+	int src, rc = ENOENT;
+
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	sqlite3_bind_int64(st, 2, (int64_t)idx);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		*born = (uint64_t)sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else if (src != SQLITE_DONE) {
+		rc = db_err(s->db->h, src, "read block map");
+	}
+	done(st);
+	return rc;
+}
+
+static int block_op(struct keep_store *s, enum sid id, uint64_t ino,
+		    uint64_t idx, uint64_t born, uint64_t arg, bool has_arg)
+{
+	STMT(st, s, id);
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	sqlite3_bind_int64(st, 2, (int64_t)idx);
+	sqlite3_bind_int64(st, 3, (int64_t)born);
+	if (has_arg)
+		sqlite3_bind_int64(st, 4, (int64_t)arg);
+	return run(s, st, "write block map");
+}
+
+int db_block_set(struct keep_store *s, uint64_t ino, uint64_t idx,
+		 uint64_t blob, bool *was_hole)
+{
+	uint64_t o = s->open_commit, born;
+	int rc = block_find(s, ino, idx, &born);
+
+	*was_hole = rc == ENOENT;
+	if (rc == 0 && born == o)
+		return block_op(s, ST_BLOCK_UPDATE, ino, idx, born, blob, true);
+	if (rc == 0)
+		rc = block_op(s, ST_BLOCK_DIE, ino, idx, born, o, true);
+	else if (rc == ENOENT)
+		rc = 0;
+	if (!rc)
+		rc = block_op(s, ST_BLOCK_INSERT, ino, idx, o, blob, true);
+	return rc;
+}
+
+int db_block_kill(struct keep_store *s, uint64_t ino, uint64_t idx,
+		  bool *was_data)
+{
+	uint64_t o = s->open_commit, born;
+	int rc = block_find(s, ino, idx, &born);
+
+	*was_data = rc == 0;
+	if (rc == ENOENT)
+		return 0;
+	if (rc)
+		return rc;
+	if (born == o)
+		return block_op(s, ST_BLOCK_DELETE, ino, idx, born, 0, false);
+	return block_op(s, ST_BLOCK_DIE, ino, idx, born, o, true);
+}
+
+int db_block_kill_from(struct keep_store *s, uint64_t ino, uint64_t from,
+		       uint64_t *killed)
+{
+	int rc;
+	uint64_t n = 0;
+
+	if (from > (uint64_t)INT64_MAX) {
+		*killed = 0;
+		return 0;
+	}
+	{
+		STMT(st, s, ST_BLOCK_DELETE_FROM);
+		sqlite3_bind_int64(st, 1, (int64_t)ino);
+		sqlite3_bind_int64(st, 2, (int64_t)from);
+		sqlite3_bind_int64(st, 3, (int64_t)s->open_commit);
+		rc = run(s, st, "truncate block map");
+		n += (uint64_t)sqlite3_changes(s->db->h);
+	}
+	if (!rc) {
+		STMT(st, s, ST_BLOCK_DIE_FROM);
+		sqlite3_bind_int64(st, 1, (int64_t)ino);
+		sqlite3_bind_int64(st, 2, (int64_t)from);
+		sqlite3_bind_int64(st, 3, (int64_t)s->open_commit);
+		rc = run(s, st, "truncate block map");
+		n += (uint64_t)sqlite3_changes(s->db->h);
+	}
+	if (!rc)
+		*killed = n;
+	return rc;
+}
+
+/* ---- blobs ------------------------------------------------------------- */
+
+int db_blob_find(struct keep_store *s, const uint8_t *hash, uint64_t *id)
+{
+	STMT(st, s, ST_BLOB_FIND);
+	int src, rc = ENOENT;
+
+	sqlite3_bind_blob(st, 1, hash, KEEP_HASH_BYTES, SQLITE_STATIC);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		*id = (uint64_t)sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else if (src != SQLITE_DONE) {
+		rc = db_err(s->db->h, src, "find blob");
+	}
+	done(st);
+	return rc;
+}
+
+int db_blob_insert(struct keep_store *s, const uint8_t *hash, size_t size,
+		   const void *data, size_t csize, unsigned flags, uint64_t *id)
+{
+	STMT(st, s, ST_BLOB_INSERT);
+	int rc;
+
+	sqlite3_bind_blob(st, 1, hash, KEEP_HASH_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (int64_t)size);
+	sqlite3_bind_int64(st, 3, (int64_t)csize);
+	sqlite3_bind_int64(st, 4, flags);
+	sqlite3_bind_blob(st, 5, data, (int)csize, SQLITE_STATIC);
+	rc = run(s, st, "store blob");
+	if (!rc)
+		*id = (uint64_t)sqlite3_last_insert_rowid(s->db->h);
+	return rc;
+}
+
+int db_rpool_open(struct keep_store *s, const char *file)
+{
+	struct rpool *p = calloc(1, sizeof(*p));
+	int rc = 0;
+
+	if (!p)
+		return KEEP_E_NOMEM;
+	for (int i = 0; i < RPOOL_SIZE; i++)
+		pthread_mutex_init(&p->slot[i].mu, NULL);
+	s->readers = p;
+	for (int i = 0; i < RPOOL_SIZE && !rc; i++) {
+		struct rslot *r = &p->slot[i];
+		rc = conn_open(file, SQLITE_OPEN_READONLY, &r->h);
+		if (!rc && sqlite3_prepare_v3(r->h,
+					      "SELECT size, flags, data FROM blobs "
+					      "WHERE id = ?1",
+					      -1, SQLITE_PREPARE_PERSISTENT,
+					      &r->read, NULL) != SQLITE_OK)
+			rc = db_err(r->h, sqlite3_errcode(r->h), "prepare");
+		if (!rc) {
+			exec(r->h, "PRAGMA cache_size = -2048");
+			r->codec = keep_codec_new();
+			if (!r->codec)
+				rc = KEEP_E_NOMEM;
+		}
+	}
+	if (rc)
+		db_rpool_close(s);
+	return rc;
+}
+
+void db_rpool_close(struct keep_store *s)
+{
+	struct rpool *p = s->readers;
+
+	if (!p)
+		return;
+	for (int i = 0; i < RPOOL_SIZE; i++) {
+		sqlite3_finalize(p->slot[i].read);
+		sqlite3_close_v2(p->slot[i].h);
+		keep_codec_free(p->slot[i].codec);
+		pthread_mutex_destroy(&p->slot[i].mu);
+	}
+	free(p);
+	s->readers = NULL;
+}
+
+int db_blob_read(struct keep_store *s, uint64_t id, struct keep_codec **codec,
+		 void *dst, size_t dstsize, size_t *size)
+{
+	struct rpool *p = s->readers;
+	struct rslot *r = NULL;
+	int src, rc = 0;
+
+	(void)codec;
+	for (int i = 0; i < RPOOL_SIZE && !r; i++)
+		if (pthread_mutex_trylock(&p->slot[i].mu) == 0)
+			r = &p->slot[i];
+	if (!r) {
+		r = &p->slot[__atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED) %
+			     RPOOL_SIZE];
+		pthread_mutex_lock(&r->mu);
+	}
+	sqlite3_bind_int64(r->read, 1, (int64_t)id);
+	src = sqlite3_step(r->read);
+	if (src == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_int64(r->read, 0);
+		unsigned flags = (unsigned)sqlite3_column_int64(r->read, 1);
+		const void *data = sqlite3_column_blob(r->read, 2);
+		size_t clen = (size_t)sqlite3_column_bytes(r->read, 2);
+		if (n > dstsize)
+			rc = KEEP_CORRUPT_BKPT("blob larger than a block");
+		else
+			rc = keep_decode(r->codec, data, clen, flags, dst, n);
+		if (!rc)
+			*size = n;
+	} else if (src == SQLITE_DONE) {
+		rc = KEEP_CORRUPT_BKPT("block refers to a missing blob");
+	} else {
+		rc = db_err(r->h, src, "read blob");
+	}
+	sqlite3_reset(r->read);
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
+
+/* ---- extended attributes ----------------------------------------------- */
+
+int db_xattr_get(struct keep_store *s, uint64_t view, uint64_t ino,
+		 const char *name, void *buf, size_t size, size_t *len)
+{
+	STMT(st, s, view == KEEP_LIVE ? ST_XATTR_GET_LIVE : ST_XATTR_GET_VIEW);
+	int src, rc = ENODATA;
+
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	bind_name(st, 2, name);
+	if (view != KEEP_LIVE)
+		sqlite3_bind_int64(st, 3, (int64_t)view);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW && (view == KEEP_LIVE || alive_at(st, 1, view))) {
+		size_t n = (size_t)sqlite3_column_bytes(st, 0);
+		rc = 0;
+		if (size && n > size)
+			rc = ERANGE;
+		else if (size && n)
+			memcpy(buf, sqlite3_column_blob(st, 0), n);
+		if (!rc)
+			*len = n;
+	} else if (src != SQLITE_ROW && src != SQLITE_DONE) {
+		rc = db_err(s->db->h, src, "read xattr");
+	}
+	done(st);
+	return rc;
+}
+
+static int xattr_find(struct keep_store *s, uint64_t ino, const char *name,
+		      uint64_t *born)
+{
+	STMT(st, s, ST_XATTR_FIND);
+	int src, rc = ENODATA;
+
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	bind_name(st, 2, name);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		*born = (uint64_t)sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else if (src != SQLITE_DONE) {
+		rc = db_err(s->db->h, src, "read xattr");
+	}
+	done(st);
+	return rc;
+}
+
+static int xattr_op(struct keep_store *s, enum sid id, uint64_t ino,
+		    const char *name, uint64_t born, const void *val,
+		    size_t size, int64_t num)
+{
+	STMT(st, s, id);
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	bind_name(st, 2, name);
+	sqlite3_bind_int64(st, 3, (int64_t)born);
+	if (val)
+		sqlite3_bind_blob(st, 4, size ? val : "", (int)size, SQLITE_STATIC);
+	else if (num >= 0)
+		sqlite3_bind_int64(st, 4, num);
+	return run(s, st, "write xattr");
+}
+
+int db_xattr_set(struct keep_store *s, uint64_t ino, const char *name,
+		 const void *val, size_t size, unsigned flags)
+{
+	uint64_t o = s->open_commit, born;
+	int rc = xattr_find(s, ino, name, &born);
+	static const char empty[1];
+
+	if (!val)
+		val = empty;
+	if (rc == 0 && (flags & KEEP_XATTR_CREATE))
+		return EEXIST;
+	if (rc == ENODATA && (flags & KEEP_XATTR_REPLACE))
+		return ENODATA;
+	if (rc == 0 && born == o)
+		return xattr_op(s, ST_XATTR_UPDATE, ino, name, born, val, size, -1);
+	if (rc == 0)
+		rc = xattr_op(s, ST_XATTR_DIE, ino, name, born, NULL, 0, (int64_t)o);
+	else if (rc == ENODATA)
+		rc = 0;
+	if (!rc)
+		rc = xattr_op(s, ST_XATTR_INSERT, ino, name, o, val, size, -1);
+	return rc;
+}
+
+int db_xattr_remove(struct keep_store *s, uint64_t ino, const char *name)
+{
+	uint64_t o = s->open_commit, born;
+	int rc = xattr_find(s, ino, name, &born);
+
+	if (rc)
+		return rc;
+	if (born == o)
+		return xattr_op(s, ST_XATTR_DELETE, ino, name, born, NULL, 0, -1);
+	return xattr_op(s, ST_XATTR_DIE, ino, name, born, NULL, 0, (int64_t)o);
+}
+
+int db_xattr_list(struct keep_store *s, uint64_t view, uint64_t ino,
+		  char *buf, size_t size, size_t *len)
+{
+	STMT(st, s, view == KEEP_LIVE ? ST_XATTR_LIST_LIVE : ST_XATTR_LIST_VIEW);
+	size_t total = 0;
+	int src, rc = 0;
+
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	if (view != KEEP_LIVE)
+		sqlite3_bind_int64(st, 2, (int64_t)view);
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_bytes(st, 0);
+		if (size) {
+			if (total + n + 1 > size) {
+				rc = ERANGE;
+				break;
+			}
+			memcpy(buf + total, sqlite3_column_blob(st, 0), n);
+			buf[total + n] = '\0';
+		}
+		total += n + 1;
+	}
+	if (!rc && src != SQLITE_DONE)
+		rc = db_err(s->db->h, src, "list xattrs");
+	done(st);
+	if (!rc)
+		*len = total;
+	return rc;
+}
+
+int db_xattr_kill_all(struct keep_store *s, uint64_t ino)
+{
+	int rc;
+	{
+		STMT(st, s, ST_XATTR_DELETE_ALL);
+		sqlite3_bind_int64(st, 1, (int64_t)ino);
+		sqlite3_bind_int64(st, 2, (int64_t)s->open_commit);
+		rc = run(s, st, "drop xattrs");
+	}
+	if (!rc) {
+		STMT(st, s, ST_XATTR_DIE_ALL);
+		sqlite3_bind_int64(st, 1, (int64_t)ino);
+		sqlite3_bind_int64(st, 2, (int64_t)s->open_commit);
+		rc = run(s, st, "drop xattrs");
+	}
+	return rc;
+}
+
+/* ---- statistics and checks --------------------------------------------- */
+
+/* One-off queries of stats and fsck: prepared per call, not on any hot
+ * path. */
+static int query_u64(struct keep_store *s, const char *sql, uint64_t *out,
+		     int ncols)
+{
+	sqlite3_stmt *st;
+	int src, rc = 0;
+
+	if (sqlite3_prepare_v2(s->db->h, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_err(s->db->h, sqlite3_errcode(s->db->h), sql);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		for (int i = 0; i < ncols; i++)
+			out[i] = (uint64_t)sqlite3_column_int64(st, i);
+	} else if (src != SQLITE_DONE) {
+		rc = db_err(s->db->h, src, sql);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int db_stats(struct keep_store *s, struct keep_stats *st)
+{
+	uint64_t v[4] = {0};
+	int rc;
+
+	rc = query_u64(s, "SELECT count(*), coalesce(max(id), 0), "
+			  "coalesce((SELECT time_ns FROM commits ORDER BY id DESC "
+			  "LIMIT 1), 0) FROM commits", v, 3);
+	if (rc)
+		return rc;
+	st->commits = v[0];
+	st->last_commit = v[1];
+	st->last_commit_ns = (int64_t)v[2];
+	rc = query_u64(s, "SELECT "
+			  "count(*) FILTER (WHERE (mode & 61440) = 32768), "
+			  "count(*) FILTER (WHERE (mode & 61440) = 16384), "
+			  "count(*) FILTER (WHERE (mode & 61440) NOT IN (16384, 32768)), "
+			  "coalesce(sum(size) FILTER (WHERE (mode & 61440) = 32768), 0) "
+			  "FROM inodes WHERE died IS NULL AND nlink > 0", v, 4);
+	if (rc)
+		return rc;
+	st->files = v[0];
+	st->dirs = v[1];
+	st->others = v[2];
+	st->logical_bytes = v[3];
+	rc = query_u64(s, "SELECT coalesce(sum(b.size) FILTER (WHERE k.died IS NULL), 0), "
+			  "coalesce(sum(b.size), 0) FROM blocks k "
+			  "JOIN blobs b ON b.id = k.blob", v, 2);
+	if (rc)
+		return rc;
+	st->live_block_bytes = v[0];
+	st->history_block_bytes = v[1];
+	rc = query_u64(s, "SELECT count(*), coalesce(sum(size), 0), "
+			  "coalesce(sum(csize), 0) FROM blobs", v, 3);
+	if (rc)
+		return rc;
+	st->blobs = v[0];
+	st->blob_raw_bytes = v[1];
+	st->blob_stored_bytes = v[2];
+	return 0;
+}
+
+struct checker {
+	struct keep_store *s;
+	keep_problem_cb cb;
+	void *ctx;
+	uint64_t problems;
+};
+
+static void problem(struct checker *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void problem(struct checker *c, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	c->problems++;
+	if (c->cb)
+		c->cb(c->ctx, msg);
+}
+
+/* Run a query whose every row is a problem; the first column is a text
+ * description made by the query itself. */
+static int check_rows(struct checker *c, const char *sql, const char *label)
+{
+	sqlite3_stmt *st;
+	int src, n = 0;
+
+	if (sqlite3_prepare_v2(c->s->db->h, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_err(c->s->db->h, sqlite3_errcode(c->s->db->h), label);
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		if (++n > 100) {
+			problem(c, "%s: more problems not listed", label);
+			break;
+		}
+		const unsigned char *t = sqlite3_column_text(st, 0);
+		problem(c, "%s: %s", label, t ? (const char *)t : "?");
+	}
+	sqlite3_finalize(st);
+	return src == SQLITE_ROW || src == SQLITE_DONE
+		       ? 0
+		       : db_err(c->s->db->h, src, label);
+}
+
+/* The views checked for shape: the live tree and the newest commit. */
+#define VIS_LIVE "died IS NULL"
+
+static int check_view(struct checker *c, const char *vis, const char *vname)
+{
+	char sql[2048];
+	int rc = 0;
+	char label[96];
+
+#define CHECK(fmt, what, ...)                                              \
+	do {                                                               \
+		snprintf(sql, sizeof(sql), fmt, __VA_ARGS__);              \
+		snprintf(label, sizeof(label), "%s: %s", vname, what);     \
+		if (!rc)                                                   \
+			rc = check_rows(c, sql, label);                    \
+	} while (0)
+
+	CHECK("WITH i AS (SELECT * FROM inodes WHERE %s), "
+	      "d AS (SELECT * FROM dirents WHERE %s) "
+	      "SELECT 'entry ' || d.id || ' names missing inode ' || d.ino "
+	      "FROM d WHERE NOT EXISTS (SELECT 1 FROM i WHERE i.ino = d.ino)",
+	      "entry without inode", vis, vis);
+	CHECK("WITH i AS (SELECT * FROM inodes WHERE %s), "
+	      "d AS (SELECT * FROM dirents WHERE %s) "
+	      "SELECT 'entry ' || d.id || ' in missing or non-directory ' || d.parent "
+	      "FROM d WHERE NOT EXISTS (SELECT 1 FROM i WHERE i.ino = d.parent "
+	      "AND (i.mode & 61440) = 16384)",
+	      "entry in a non-directory", vis, vis);
+	CHECK("WITH d AS (SELECT * FROM dirents WHERE %s) "
+	      "SELECT 'name ' || quote(name) || ' twice in directory ' || parent "
+	      "FROM d GROUP BY parent, name HAVING count(*) > 1",
+	      "duplicate name", vis);
+	CHECK("WITH i AS (SELECT * FROM inodes WHERE %s), "
+	      "d AS (SELECT * FROM dirents WHERE %s) "
+	      "SELECT 'inode ' || i.ino || ' has nlink ' || i.nlink || ' but ' || "
+	      "(SELECT count(*) FROM d WHERE d.ino = i.ino) || ' names' "
+	      "FROM i WHERE (i.mode & 61440) != 16384 AND i.nlink > 0 AND "
+	      "i.nlink != (SELECT count(*) FROM d WHERE d.ino = i.ino)",
+	      "link count", vis, vis);
+	CHECK("WITH i AS (SELECT * FROM inodes WHERE %s), "
+	      "d AS (SELECT * FROM dirents WHERE %s) "
+	      "SELECT 'directory ' || i.ino || ' has nlink ' || i.nlink || "
+	      "', expected ' || (2 + (SELECT count(*) FROM d JOIN i AS c ON "
+	      "c.ino = d.ino WHERE d.parent = i.ino AND (c.mode & 61440) = 16384)) "
+	      "FROM i WHERE (i.mode & 61440) = 16384 AND i.nlink > 0 AND i.nlink != 2 + "
+	      "(SELECT count(*) FROM d JOIN i AS c ON c.ino = d.ino "
+	      "WHERE d.parent = i.ino AND (c.mode & 61440) = 16384)",
+	      "directory link count", vis, vis);
+	CHECK("WITH i AS (SELECT * FROM inodes WHERE %s), "
+	      "d AS (SELECT * FROM dirents WHERE %s) "
+	      "SELECT 'directory ' || i.ino || ' has ' || "
+	      "(SELECT count(*) FROM d WHERE d.ino = i.ino) || ' names' "
+	      "FROM i WHERE (i.mode & 61440) = 16384 AND i.ino != 1 AND i.nlink > 0 AND "
+	      "(SELECT count(*) FROM d WHERE d.ino = i.ino) != 1",
+	      "directory names", vis, vis);
+	CHECK("WITH RECURSIVE i AS (SELECT * FROM inodes WHERE %s), "
+	      "d AS (SELECT * FROM dirents WHERE %s), "
+	      "r(ino, depth) AS (SELECT 1, 0 UNION "
+	      " SELECT d.ino, r.depth + 1 FROM d JOIN r ON d.parent = r.ino "
+	      " WHERE r.depth < 100000) "
+	      "SELECT 'directory ' || i.ino || ' is not reachable from the root' "
+	      "FROM i WHERE (i.mode & 61440) = 16384 AND i.nlink > 0 AND i.ino NOT IN "
+	      "(SELECT ino FROM r)",
+	      "tree shape", vis, vis);
+	CHECK("SELECT 'root directory missing' WHERE NOT EXISTS "
+	      "(SELECT 1 FROM inodes WHERE ino = 1 AND (mode & 61440) = 16384 "
+	      "AND %s)",
+	      "root", vis);
+	CHECK("WITH k AS (SELECT * FROM blocks WHERE %s), "
+	      "i AS (SELECT * FROM inodes WHERE %s) "
+	      "SELECT 'block ' || k.idx || ' of inode ' || k.ino || "
+	      "' belongs to no regular file' FROM k WHERE NOT EXISTS "
+	      "(SELECT 1 FROM i WHERE i.ino = k.ino AND (i.mode & 61440) = 32768)",
+	      "stray block", vis, vis);
+#undef CHECK
+	return rc;
+}
+
+static int check_versions(struct checker *c, const char *table,
+			  const char *key)
+{
+	char sql[1024];
+	char label[64];
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT '%s ' || %s || ' born ' || born || ' died ' || "
+		 "coalesce(died, 'never') || ' overlaps ' || nb FROM "
+		 "(SELECT *, lead(born) OVER (PARTITION BY %s ORDER BY born) AS nb "
+		 "FROM %s) WHERE (nb IS NOT NULL AND (died IS NULL OR died > nb)) "
+		 "OR (died IS NOT NULL AND died <= born)",
+		 table, key, key, table);
+	snprintf(label, sizeof(label), "%s lifetimes", table);
+	return check_rows(c, sql, label);
+}
+
+int db_check(struct keep_store *s, int data, keep_problem_cb cb, void *ctx,
+	     uint64_t *problems)
+{
+	struct checker c = {.s = s, .cb = cb, .ctx = ctx};
+	char vis[128];
+	uint64_t last = db_last_commit(s);
+	sqlite3_stmt *st;
+	int rc = 0, src;
+
+	if (sqlite3_prepare_v2(s->db->h, "PRAGMA integrity_check", -1, &st,
+			       NULL) != SQLITE_OK)
+		return db_err(s->db->h, sqlite3_errcode(s->db->h), "integrity");
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(st, 0);
+		if (t && strcmp(t, "ok") != 0)
+			problem(&c, "sqlite: %s", t);
+	}
+	sqlite3_finalize(st);
+	if (src != SQLITE_DONE)
+		return db_err(s->db->h, src, "integrity");
+
+	rc = check_versions(&c, "inodes", "ino");
+	if (!rc)
+		rc = check_versions(&c, "dirents", "parent || '/' || hex(name)");
+	if (!rc)
+		rc = check_versions(&c, "blocks", "ino || ':' || idx");
+	if (!rc)
+		rc = check_versions(&c, "xattrs", "ino || ':' || hex(name)");
+	if (!rc)
+		rc = check_rows(&c,
+				"SELECT 'block ' || idx || ' of inode ' || ino || "
+				"' refers to missing blob ' || blob FROM blocks "
+				"WHERE blob NOT IN (SELECT id FROM blobs)",
+				"blob reference");
+	if (!rc) {
+		snprintf(vis, sizeof(vis),
+			 "SELECT 'row born in commit ' || born || ' after the last "
+			 "commit %llu' FROM inodes WHERE born > %llu",
+			 (unsigned long long)last, (unsigned long long)last);
+		if (!(s->flags & KEEP_OPEN_WRITE))
+			rc = check_rows(&c, vis, "uncommitted row");
+	}
+	if (!rc)
+		rc = check_view(&c, VIS_LIVE, "live tree");
+	if (!rc && last) {
+		snprintf(vis, sizeof(vis),
+			 "born <= %llu AND (died IS NULL OR died > %llu)",
+			 (unsigned long long)last, (unsigned long long)last);
+		char vname[48];
+		snprintf(vname, sizeof(vname), "commit %llu",
+			 (unsigned long long)last);
+		rc = check_view(&c, vis, vname);
+	}
+	if (!rc && data) {
+		if (sqlite3_prepare_v2(s->db->h,
+				       "SELECT id, hash, size, flags, data FROM blobs",
+				       -1, &st, NULL) != SQLITE_OK)
+			return db_err(s->db->h, sqlite3_errcode(s->db->h), "blobs");
+		struct keep_codec *codec = keep_codec_new();
+		uint8_t *buf = malloc(KEEP_MAX_BLOCK_SIZE);
+		if (!codec || !buf) {
+			rc = KEEP_E_NOMEM;
+		} else {
+			while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+				uint64_t id = (uint64_t)sqlite3_column_int64(st, 0);
+				size_t n = (size_t)sqlite3_column_int64(st, 2);
+				uint8_t h[KEEP_HASH_BYTES];
+				if (n > KEEP_MAX_BLOCK_SIZE ||
+				    keep_decode(codec, sqlite3_column_blob(st, 4),
+						(size_t)sqlite3_column_bytes(st, 4),
+						(unsigned)sqlite3_column_int64(st, 3),
+						buf, n) != 0) {
+					problem(&c, "blob %llu: does not decode",
+						(unsigned long long)id);
+					continue;
+				}
+				keep_hash(buf, n, h);
+				if (sqlite3_column_bytes(st, 1) != KEEP_HASH_BYTES ||
+				    memcmp(h, sqlite3_column_blob(st, 1),
+					   KEEP_HASH_BYTES) != 0)
+					problem(&c, "blob %llu: content does not match its hash",
+						(unsigned long long)id);
+			}
+			if (src != SQLITE_DONE)
+				rc = db_err(s->db->h, src, "blobs");
+		}
+		free(buf);
+		keep_codec_free(codec);
+		sqlite3_finalize(st);
+	}
+	if (problems)
+		*problems = c.problems;
+	if (rc)
+		return rc;
+	return c.problems ? KEEP_E_CORRUPT : 0;
+}

@@ -1,0 +1,236 @@
+/*
+ * keep_i.h - private declarations shared by the modules of core/.
+ *
+ * Module map (each file says what it owns at its top):
+ *   log.c    logging, return codes, the corruption breakpoint
+ *   codec.c  content hashing (BLAKE2b) and compression (zstd); the only
+ *            file that includes zstd.h and sodium.h
+ *   db.c     every SQL statement; the only file that includes sqlite3.h
+ *   store.c  store lifecycle, the lock, the commit pipeline, statistics
+ *   ns.c     the namespace: lookup, create, link, unlink, rename, xattrs
+ *   data.c   file data: the dirty-block cache, read, write, truncate,
+ *            holes, copy_range, the decoded-block cache
+ *   check.c  consistency checks (keep_check)
+ */
+#ifndef KEEP_I_H
+#define KEEP_I_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <syslog.h>
+
+#include "keep.h"
+
+/* Report corruption at the place it was found: one greppable message, one
+ * place for a breakpoint (see keep_corrupt_at in log.c). */
+int keep_corrupt_at(const char *file, int line, const char *what);
+#define KEEP_CORRUPT_BKPT(what) keep_corrupt_at(__FILE__, __LINE__, (what))
+
+int64_t keep_now_ns(void);	 /* CLOCK_REALTIME */
+int64_t keep_monotonic_ns(void); /* CLOCK_MONOTONIC */
+
+/* ---- codec.c ------------------------------------------------------------ */
+
+#define KEEP_HASH_BYTES 32
+
+enum {
+	BLOB_ZSTD = 1 << 0, /* data is a zstd frame; otherwise raw bytes */
+};
+
+struct keep_codec; /* per-thread compression state */
+
+int keep_codec_global_init(void);
+struct keep_codec *keep_codec_new(void);
+void keep_codec_free(struct keep_codec *c);
+
+void keep_hash(const void *buf, size_t len, uint8_t out[KEEP_HASH_BYTES]);
+
+/* Compress len bytes into *out (malloc'd, caller frees) with *flags.
+ * Stores raw when compression does not make it smaller. */
+int keep_encode(struct keep_codec *c, const void *buf, size_t len,
+		void **out, size_t *outlen, unsigned *flags);
+/* Decode a stored blob of decoded size `size` into dst (size bytes). */
+int keep_decode(struct keep_codec *c, const void *src, size_t srclen,
+		unsigned flags, void *dst, size_t size);
+
+bool keep_is_zero(const void *buf, size_t len);
+void keep_random(void *buf, size_t len);
+
+/* ---- in-memory inode -------------------------------------------------- */
+
+struct kinode {
+	int64_t rid;	 /* row id of this version */
+	uint64_t born;	 /* commit that created this version */
+	struct keep_attr a; /* a.blocks counts stored blocks, not 512s */
+};
+
+/* ---- the dirty-block cache (data.c) ------------------------------------ */
+
+enum dkind {
+	DIRTY_DATA,  /* buf holds the block's bytes (block_size) */
+	DIRTY_HOLE,  /* the block is all zeros */
+	DIRTY_BLOB,  /* the block is blob `blob` (shared by copy_range) */
+};
+
+struct dblock {
+	struct dblock *next; /* hash chain */
+	uint64_t ino, idx;
+	enum dkind kind;
+	uint64_t blob;
+	uint8_t *buf;
+	/* filled by the encoder */
+	uint8_t hash[KEEP_HASH_BYTES];
+	void *enc;
+	size_t enclen, rawlen;
+	unsigned flags;
+	bool zero;
+};
+
+struct dmap {
+	struct dblock **tab;
+	size_t nbuckets, count;
+	uint64_t bytes; /* buffers held */
+};
+
+/* ---- the store ---------------------------------------------------------- */
+
+struct db; /* db.c */
+struct rpool; /* reader connections, db.c */
+struct dcache; /* decoded-block cache, data.c */
+
+struct keep_store {
+	char *path;
+	unsigned flags;
+	int lock_fd;
+	uint32_t block_size;
+	char uuid[37];
+
+	/*
+	 * mu protects the writer connection, every field below it and both
+	 * dirty maps.  commit_mu serialises commits; lock order is
+	 * commit_mu, then mu.
+	 */
+	pthread_mutex_t commit_mu;
+	pthread_mutex_t mu;
+	struct db *db;
+	uint64_t open_commit; /* O: id the next commit will have */
+	uint64_t next_ino;
+	bool in_tx;	      /* a write transaction is open */
+	bool changed;	      /* rows changed since the last commit */
+	int64_t dirty_since;  /* monotonic ns, 0 when clean */
+	int sticky;	      /* non-zero: the store is read-only */
+	struct dmap dirty;    /* blocks changed since the swap */
+	struct dmap inflight; /* blocks being encoded by a commit */
+	uint64_t dirty_limit;
+
+	struct rpool *readers;
+	struct dcache *dcache;
+	struct keep_codec *codec; /* used by the committer only */
+};
+
+/* store.c */
+int keep_begin(struct keep_store *s); /* under mu: open the write tx */
+void keep_touch(struct keep_store *s); /* under mu: note a change */
+int keep_writable(struct keep_store *s); /* 0, EROFS or KEEP_E_READONLY */
+/* under mu: ENOSPC when the backing file system cannot take `more` bytes
+ * plus what is pending */
+int keep_space_check(struct keep_store *s, uint64_t more);
+
+/* ---- db.c --------------------------------------------------------------- */
+
+int db_open(struct keep_store *s, const char *file, bool create, bool rdonly);
+void db_close(struct keep_store *s);
+int db_create_schema(struct keep_store *s, const struct keep_init_opts *o,
+		     const char *uuid, int64_t now);
+int db_load_meta(struct keep_store *s); /* format, block size, uuid, next_ino */
+int db_begin(struct keep_store *s);
+/* Make one operation all-or-nothing inside the open transaction. */
+int db_savepoint(struct keep_store *s);
+int db_release(struct keep_store *s, int rc); /* rolls back if rc != 0 */
+int db_commit(struct keep_store *s, uint64_t id, int64_t time_ns);
+void db_rollback(struct keep_store *s);
+uint64_t db_last_commit(struct keep_store *s);
+
+int db_inode_get(struct keep_store *s, uint64_t view, uint64_t ino,
+		 struct kinode *out);
+int db_inode_put(struct keep_store *s, struct kinode *n);
+int db_inode_new(struct keep_store *s, struct kinode *n, const char *symlink);
+int db_inode_kill(struct keep_store *s, uint64_t ino);
+int db_symlink_get(struct keep_store *s, uint64_t view, uint64_t ino,
+		   char *buf, size_t size);
+/* live inodes with nlink 0 (crash leftovers) */
+int db_orphans(struct keep_store *s, uint64_t *inos, size_t max, size_t *n);
+
+int db_dirent_find(struct keep_store *s, uint64_t view, uint64_t parent,
+		   const char *name, uint64_t *ino, int64_t *id);
+int db_dirent_add(struct keep_store *s, uint64_t parent, const char *name,
+		  uint64_t ino);
+int db_dirent_kill(struct keep_store *s, int64_t id);
+int db_dirent_parent(struct keep_store *s, uint64_t ino, uint64_t *parent);
+int db_dirent_has_children(struct keep_store *s, uint64_t parent, bool *yes);
+typedef int (*db_dirent_cb)(void *ctx, int64_t id, const char *name,
+			    uint64_t ino);
+int db_dirent_list(struct keep_store *s, uint64_t view, uint64_t parent,
+		   int64_t after, db_dirent_cb cb, void *ctx);
+
+int db_block_get(struct keep_store *s, uint64_t view, uint64_t ino,
+		 uint64_t idx, uint64_t *blob);
+typedef int (*db_block_cb)(void *ctx, uint64_t idx, uint64_t blob);
+int db_block_range(struct keep_store *s, uint64_t view, uint64_t ino,
+		   uint64_t from, uint64_t to, db_block_cb cb, void *ctx);
+int db_block_set(struct keep_store *s, uint64_t ino, uint64_t idx,
+		 uint64_t blob, bool *was_hole);
+int db_block_kill(struct keep_store *s, uint64_t ino, uint64_t idx,
+		  bool *was_data);
+int db_block_kill_from(struct keep_store *s, uint64_t ino, uint64_t from,
+		       uint64_t *killed);
+
+int db_blob_find(struct keep_store *s, const uint8_t *hash, uint64_t *id);
+int db_blob_insert(struct keep_store *s, const uint8_t *hash, size_t size,
+		   const void *data, size_t csize, unsigned flags,
+		   uint64_t *id);
+/* Reads a committed blob through a reader connection (any thread). */
+int db_blob_read(struct keep_store *s, uint64_t id, struct keep_codec **codec,
+		 void *dst, size_t dstsize, size_t *size);
+
+int db_xattr_get(struct keep_store *s, uint64_t view, uint64_t ino,
+		 const char *name, void *buf, size_t size, size_t *len);
+int db_xattr_set(struct keep_store *s, uint64_t ino, const char *name,
+		 const void *val, size_t size, unsigned flags);
+int db_xattr_remove(struct keep_store *s, uint64_t ino, const char *name);
+int db_xattr_list(struct keep_store *s, uint64_t view, uint64_t ino,
+		  char *buf, size_t size, size_t *len);
+int db_xattr_kill_all(struct keep_store *s, uint64_t ino);
+
+int db_rpool_open(struct keep_store *s, const char *file);
+void db_rpool_close(struct keep_store *s);
+
+int db_stats(struct keep_store *s, struct keep_stats *st);
+int db_check(struct keep_store *s, int data, keep_problem_cb cb, void *ctx,
+	     uint64_t *problems);
+
+/* ---- data.c ------------------------------------------------------------- */
+
+void dmap_init(struct dmap *m);
+void dmap_release(struct dmap *m);
+struct dblock *dmap_find(struct dmap *m, uint64_t ino, uint64_t idx);
+int dcache_new(struct keep_store *s);
+void dcache_free(struct keep_store *s);
+/* under mu: drop all cached block state of a reclaimed inode */
+void data_forget_inode(struct keep_store *s, uint64_t ino);
+/* under mu: cut a file to size (blocks and dirty state) */
+int data_truncate(struct keep_store *s, struct kinode *n, uint64_t size);
+/* committer, under mu: write encoded blocks to rows */
+int data_apply(struct keep_store *s, struct dmap *m, struct dmap *newer);
+/* committer, without mu: encode every DIRTY_DATA block of m */
+int data_encode(struct keep_store *s, struct dmap *m);
+
+/* ---- ns.c ------------------------------------------------------------- */
+
+int ns_get_live(struct keep_store *s, uint64_t ino, struct kinode *n);
+/* under mu: remove an inode with no links from the live tree */
+int ns_reclaim(struct keep_store *s, uint64_t ino);
+void ns_to_attr(const struct keep_store *s, const struct kinode *n,
+		struct keep_attr *out);
+
+#endif /* KEEP_I_H */

@@ -1,0 +1,563 @@
+/*
+ * store.c - store lifecycle, the writer lock, commits and statistics.
+ *
+ * Design notes:
+ *
+ *  1. One writer.  KEEP_OPEN_WRITE holds an exclusive flock() on
+ *     STORE/lock for the life of the handle; the pid in that file only
+ *     names the holder, the flock is the truth.
+ *  2. The open commit O = last commit + 1.  Every change made through the
+ *     handle goes into one SQLite write transaction, begun lazily at the
+ *     first change, whose rows are born in O.
+ *  3. The commit pipeline (keep_commit):
+ *       a. under commit_mu and mu, the dirty-block map is moved aside
+ *          ("inflight") when it is large;
+ *       b. without mu, the inflight blocks are hashed and compressed, so
+ *          readers and writers proceed meanwhile (new writes go to a fresh
+ *          dirty map; reads look in dirty, then inflight, then the rows);
+ *       c. under mu, whatever was dirtied meanwhile is encoded too, all
+ *          blocks are written to rows (a newer dirty version wins over the
+ *          inflight one), the commits row is inserted and the transaction
+ *          COMMITs.  Everything changed before that point is in the
+ *          commit, data and metadata alike: a commit is a true point in
+ *          time.
+ *  4. A failed commit rolls the transaction back and makes the handle
+ *     read-only (sticky): the store on disk is still the previous commit.
+ *  5. Crash recovery needs nothing but SQLite's own: an uncommitted
+ *     transaction never reached the database.  On open for writing,
+ *     inodes left with no links (unlinked while open) are reclaimed.
+ */
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "keep_i.h"
+
+#define DB_NAME "store.db"
+#define LOCK_NAME "lock"
+#define DEFAULT_PAGE_SIZE 16384
+#define DEFAULT_DIRTY_LIMIT (32u << 20)
+/* Dirty data smaller than this is encoded inside the commit's critical
+ * section; larger sets are encoded outside it first. */
+#define ENCODE_OUTSIDE_BYTES (1u << 20)
+
+static char *path_join(const char *dir, const char *name)
+{
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *p = malloc(n);
+
+	if (p)
+		snprintf(p, n, "%s/%s", dir, name);
+	return p;
+}
+
+int keep_is_store(const char *path)
+{
+	char *db = path_join(path, DB_NAME);
+	struct stat st;
+	int yes = db && stat(db, &st) == 0 && S_ISREG(st.st_mode);
+
+	free(db);
+	return yes;
+}
+
+static void make_uuid(char out[37])
+{
+	uint8_t u[16];
+
+	keep_random(u, sizeof(u));
+	u[6] = (u[6] & 0x0f) | 0x40;
+	u[8] = (u[8] & 0x3f) | 0x80;
+	snprintf(out, 37,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+		 "%02x%02x%02x%02x%02x%02x",
+		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9],
+		 u[10], u[11], u[12], u[13], u[14], u[15]);
+}
+
+static bool pow2_in(uint32_t v, uint32_t lo, uint32_t hi)
+{
+	return v >= lo && v <= hi && (v & (v - 1)) == 0;
+}
+
+static void remove_store_files(const char *path)
+{
+	static const char *const names[] = {DB_NAME, DB_NAME "-wal",
+					    DB_NAME "-shm", LOCK_NAME};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char *p = path_join(path, names[i]);
+		if (p)
+			unlink(p);
+		free(p);
+	}
+}
+
+static bool dir_is_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	bool empty = true;
+
+	if (!d)
+		return false;
+	while (empty && (e = readdir(d)))
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			empty = false;
+	closedir(d);
+	return empty;
+}
+
+int keep_store_init(const char *path, const struct keep_init_opts *opts)
+{
+	struct keep_init_opts o = opts ? *opts : (struct keep_init_opts){0};
+	struct keep_store tmp = {0};
+	bool made_dir = false;
+	char *db = NULL, *lock = NULL;
+	int rc = 0, fd;
+	struct stat st;
+
+	if (keep_codec_global_init())
+		return KEEP_E_NOMEM;
+	if (!o.block_size)
+		o.block_size = KEEP_DEFAULT_BLOCK_SIZE;
+	if (!o.page_size)
+		o.page_size = DEFAULT_PAGE_SIZE;
+	if (!pow2_in(o.block_size, KEEP_MIN_BLOCK_SIZE, KEEP_MAX_BLOCK_SIZE) ||
+	    !pow2_in(o.page_size, 512, 65536))
+		return KEEP_E_INVAL;
+
+	if (stat(path, &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			return ENOTDIR;
+		if (keep_is_store(path))
+			return KEEP_E_EXISTS;
+		if (!dir_is_empty(path))
+			return KEEP_E_EXISTS;
+	} else if (errno == ENOENT) {
+		if (mkdir(path, 0700) != 0)
+			return errno;
+		made_dir = true;
+	} else {
+		return errno;
+	}
+	chmod(path, 0700);
+
+	db = path_join(path, DB_NAME);
+	lock = path_join(path, LOCK_NAME);
+	if (!db || !lock) {
+		rc = KEEP_E_NOMEM;
+		goto fail;
+	}
+	fd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = errno;
+		goto fail;
+	}
+	close(fd);
+
+	make_uuid(tmp.uuid);
+	tmp.flags = KEEP_OPEN_WRITE;
+	rc = db_open(&tmp, db, true, false);
+	if (rc)
+		goto fail;
+	rc = db_create_schema(&tmp, &o, tmp.uuid, keep_now_ns());
+	db_close(&tmp);
+	if (rc)
+		goto fail;
+	chmod(db, 0600);
+	/* make the new directory entries durable */
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	free(db);
+	free(lock);
+	return 0;
+
+fail:
+	remove_store_files(path);
+	if (made_dir)
+		rmdir(path);
+	free(db);
+	free(lock);
+	return rc;
+}
+
+pid_t keep_store_lock_owner(const char *path)
+{
+	char *lock = path_join(path, LOCK_NAME);
+	char buf[32] = {0};
+	pid_t pid = 0;
+	int fd;
+
+	if (!lock)
+		return -1;
+	fd = open(lock, O_RDONLY | O_CLOEXEC);
+	free(lock);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+		flock(fd, LOCK_UN);
+		close(fd);
+		return 0;
+	}
+	if (read(fd, buf, sizeof(buf) - 1) > 0)
+		pid = (pid_t)strtol(buf, NULL, 10);
+	close(fd);
+	return pid > 0 ? pid : -1;
+}
+
+static int take_lock(struct keep_store *s)
+{
+	char *lock = path_join(s->path, LOCK_NAME);
+	char buf[32];
+	int fd, n;
+
+	if (!lock)
+		return KEEP_E_NOMEM;
+	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	free(lock);
+	if (fd < 0)
+		return errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int err = errno;
+		close(fd);
+		return err == EWOULDBLOCK ? KEEP_E_LOCKED : err;
+	}
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n)
+		keep_log(LOG_WARNING, "cannot record the pid in the lock file");
+	s->lock_fd = fd;
+	return 0;
+}
+
+static void store_free(struct keep_store *s)
+{
+	db_rpool_close(s);
+	db_close(s);
+	dcache_free(s);
+	dmap_release(&s->dirty);
+	dmap_release(&s->inflight);
+	keep_codec_free(s->codec);
+	if (s->lock_fd >= 0) {
+		/* the pid is stale once we are gone */
+		if (ftruncate(s->lock_fd, 0) != 0)
+			keep_log(LOG_DEBUG, "cannot clear the lock file");
+		close(s->lock_fd);
+	}
+	pthread_mutex_destroy(&s->mu);
+	pthread_mutex_destroy(&s->commit_mu);
+	free(s->path);
+	free(s);
+}
+
+/* Reclaim inodes that lost their last link while open before a crash. */
+static int reap_orphans(struct keep_store *s)
+{
+	uint64_t inos[256];
+	size_t n;
+	int rc;
+
+	do {
+		pthread_mutex_lock(&s->mu);
+		rc = db_orphans(s, inos, 256, &n);
+		for (size_t i = 0; !rc && i < n; i++) {
+			rc = ns_reclaim(s, inos[i]);
+		}
+		pthread_mutex_unlock(&s->mu);
+		if (!rc && n)
+			keep_log(LOG_NOTICE, "reclaimed %zu files unlinked while open", n);
+	} while (!rc && n == 256);
+	return rc;
+}
+
+int keep_store_open(const char *path, unsigned flags, struct keep_store **out)
+{
+	struct keep_store *s;
+	struct stat st;
+	char *db;
+	int rc;
+
+	if (keep_codec_global_init())
+		return KEEP_E_NOMEM;
+	if (stat(path, &st) != 0)
+		return errno;
+	if (!S_ISDIR(st.st_mode))
+		return ENOTDIR;
+	if (!keep_is_store(path))
+		return KEEP_E_NOTSTORE;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return KEEP_E_NOMEM;
+	s->lock_fd = -1;
+	s->flags = flags;
+	s->dirty_limit = DEFAULT_DIRTY_LIMIT;
+	{
+		/* recursive: a readdir callback may call back into the store */
+		pthread_mutexattr_t ma;
+		pthread_mutexattr_init(&ma);
+		pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+		pthread_mutex_init(&s->mu, &ma);
+		pthread_mutexattr_destroy(&ma);
+	}
+	pthread_mutex_init(&s->commit_mu, NULL);
+	dmap_init(&s->dirty);
+	dmap_init(&s->inflight);
+	s->path = strdup(path);
+	db = path_join(path, DB_NAME);
+	if (!s->path || !db) {
+		free(db);
+		store_free(s);
+		return KEEP_E_NOMEM;
+	}
+	rc = (flags & KEEP_OPEN_WRITE) ? take_lock(s) : 0;
+	if (!rc)
+		rc = db_open(s, db, false, !(flags & KEEP_OPEN_WRITE));
+	if (!rc)
+		rc = db_load_meta(s);
+	if (!rc) {
+		s->open_commit = db_last_commit(s) + 1;
+		rc = db_rpool_open(s, db);
+	}
+	if (!rc)
+		rc = dcache_new(s);
+	if (!rc && !(s->codec = keep_codec_new()))
+		rc = KEEP_E_NOMEM;
+	free(db);
+	if (!rc && (flags & KEEP_OPEN_WRITE))
+		rc = reap_orphans(s);
+	if (!rc && (flags & KEEP_OPEN_WRITE))
+		rc = keep_commit(s, NULL);
+	if (rc) {
+		store_free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+int keep_store_close(struct keep_store *s)
+{
+	int rc = 0;
+
+	if (!s)
+		return 0;
+	if (s->flags & KEEP_OPEN_WRITE) {
+		/* whatever the file system layer did not forget is unused now */
+		rc = keep_writable(s) ? 0 : reap_orphans(s);
+		int rc2 = keep_commit(s, NULL);
+		if (!rc)
+			rc = rc2;
+		pthread_mutex_lock(&s->mu);
+		if (s->in_tx)
+			db_rollback(s);
+		pthread_mutex_unlock(&s->mu);
+	}
+	store_free(s);
+	return rc;
+}
+
+uint32_t keep_store_block_size(const struct keep_store *s)
+{
+	return s->block_size;
+}
+
+void keep_store_set_dirty_limit(struct keep_store *s, uint64_t bytes)
+{
+	pthread_mutex_lock(&s->mu);
+	s->dirty_limit = bytes < (1u << 20) ? (1u << 20) : bytes;
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- changes ------------------------------------------------------------ */
+
+int keep_writable(struct keep_store *s)
+{
+	if (!(s->flags & KEEP_OPEN_WRITE))
+		return EROFS;
+	if (s->sticky)
+		return KEEP_E_READONLY;
+	return 0;
+}
+
+int keep_begin(struct keep_store *s)
+{
+	int rc = keep_writable(s);
+
+	if (rc || s->in_tx)
+		return rc;
+	rc = db_begin(s);
+	if (!rc)
+		s->in_tx = true;
+	return rc;
+}
+
+void keep_touch(struct keep_store *s)
+{
+	s->changed = true;
+	if (!s->dirty_since)
+		s->dirty_since = keep_monotonic_ns();
+}
+
+int64_t keep_dirty_since(struct keep_store *s)
+{
+	pthread_mutex_lock(&s->mu);
+	int64_t t = s->dirty_since;
+	pthread_mutex_unlock(&s->mu);
+	return t;
+}
+
+uint64_t keep_last_commit(struct keep_store *s)
+{
+	pthread_mutex_lock(&s->mu);
+	uint64_t id = s->open_commit - 1;
+	pthread_mutex_unlock(&s->mu);
+	return id;
+}
+
+/* ---- commits ------------------------------------------------------------ */
+
+int keep_commit(struct keep_store *s, uint64_t *id)
+{
+	int rc = 0;
+
+	if (!(s->flags & KEEP_OPEN_WRITE)) {
+		if (id)
+			*id = keep_last_commit(s);
+		return 0;
+	}
+	pthread_mutex_lock(&s->commit_mu);
+	pthread_mutex_lock(&s->mu);
+	if (s->sticky) {
+		rc = KEEP_E_READONLY;
+		goto out;
+	}
+	if (!s->changed && s->dirty.count == 0)
+		goto out;
+
+	if (s->dirty.bytes >= ENCODE_OUTSIDE_BYTES) {
+		s->inflight = s->dirty;
+		dmap_init(&s->dirty);
+		pthread_mutex_unlock(&s->mu);
+		/* Only the committer touches inflight buffers' encoding
+		 * fields; readers copy from the buffers, which stay put. */
+		rc = data_encode(s, &s->inflight);
+		pthread_mutex_lock(&s->mu);
+		if (rc)
+			goto fail;
+	}
+	rc = keep_begin(s);
+	if (!rc)
+		rc = data_encode(s, &s->dirty);
+	if (!rc)
+		rc = data_apply(s, &s->inflight, &s->dirty);
+	if (!rc)
+		rc = data_apply(s, &s->dirty, NULL);
+	if (!rc)
+		rc = db_commit(s, s->open_commit, keep_now_ns());
+	if (rc)
+		goto fail;
+	s->in_tx = false;
+	s->open_commit++;
+	s->changed = false;
+	s->dirty_since = 0;
+	dmap_release(&s->inflight);
+	dmap_release(&s->dirty);
+	dmap_init(&s->inflight);
+	dmap_init(&s->dirty);
+	goto out;
+
+fail:
+	keep_log(LOG_ERR, "commit %llu failed: %s; the store is read-only until "
+			  "it is mounted again",
+		 (unsigned long long)s->open_commit, keep_strerror(rc));
+	db_rollback(s);
+	s->in_tx = false;
+	s->sticky = rc;
+	rc = KEEP_E_READONLY;
+out:
+	if (id)
+		*id = s->open_commit - 1;
+	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->commit_mu);
+	return rc;
+}
+
+/* ---- statistics --------------------------------------------------------- */
+
+static uint64_t file_size(const char *dir, const char *name)
+{
+	char *p = path_join(dir, name);
+	struct stat st;
+	uint64_t n = 0;
+
+	if (p && stat(p, &st) == 0)
+		n = (uint64_t)st.st_blocks * 512;
+	free(p);
+	return n;
+}
+
+int keep_stats(struct keep_store *s, struct keep_stats *out)
+{
+	struct keep_stats st = {0};
+	int rc;
+
+	pthread_mutex_lock(&s->mu);
+	rc = db_stats(s, &st);
+	pthread_mutex_unlock(&s->mu);
+	if (rc)
+		return rc;
+	st.db_bytes = file_size(s->path, DB_NAME) +
+		      file_size(s->path, DB_NAME "-wal");
+	st.block_size = s->block_size;
+	st.format_version = KEEP_FORMAT_VERSION;
+	memcpy(st.uuid, s->uuid, sizeof(st.uuid));
+	*out = st;
+	return 0;
+}
+
+int keep_check(struct keep_store *s, int data, keep_problem_cb cb, void *ctx,
+	       uint64_t *problems)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->mu);
+	rc = db_check(s, data, cb, ctx, problems);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+/* ---- space ----------------------------------------------------------- */
+
+/* Free space the backing file system must keep beyond pending data, so a
+ * commit never meets a full disk halfway. */
+#define SPACE_MARGIN (8u << 20)
+
+int keep_space_check(struct keep_store *s, uint64_t more)
+{
+	static __thread int64_t last_ns;
+	static __thread uint64_t last_free;
+	int64_t now = keep_monotonic_ns();
+	uint64_t need;
+
+	if (now - last_ns > 50 * 1000000 || last_free < (64u << 20)) {
+		struct statvfs v;
+		if (statvfs(s->path, &v) != 0)
+			return 0;
+		last_free = (uint64_t)v.f_bavail * v.f_frsize;
+		last_ns = now;
+	}
+	need = SPACE_MARGIN + more + 2 * (s->dirty.bytes + s->inflight.bytes);
+	return last_free < need ? ENOSPC : 0;
+}
