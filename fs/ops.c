@@ -363,7 +363,12 @@ struct dir_fill {
 	size_t size; /* of buf */
 	size_t pos;  /* bytes used */
 	int err;     /* why the walk stopped early, if not a full buffer */
+	uint64_t *refs; /* readdirplus: node ids referenced in buf */
+	size_t nrefs;
 };
+
+/* The smallest readdirplus entry (a one-byte name), to size d->refs. */
+#define MIN_PLUS_ENTRY 152
 
 /* Add one entry; returns 1 when the buffer is full (entry not added). */
 static int fill_one(struct dir_fill *d, const char *name,
@@ -395,6 +400,7 @@ static int fill_one(struct dir_fill *d, const char *name,
 		d->err = kfs_node_ref(&d->fs->nodes, d->view, a->ino, &id);
 		if (d->err)
 			return 1;
+		d->refs[d->nrefs++] = id;
 		e.ino = id;
 		e.generation = 1;
 		e.attr.st_ino = id;
@@ -430,7 +436,11 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	d.buf = malloc(size ? size : 1);
-	if (!d.buf) {
+	if (plus)
+		d.refs = malloc((size / MIN_PLUS_ENTRY + 1) * sizeof(*d.refs));
+	if (!d.buf || (plus && !d.refs)) {
+		free(d.buf);
+		free(d.refs);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -452,11 +462,15 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			err = d.err;
 	}
 	/* Once anything is buffered, an error returns what we have. */
-	if (err && d.pos == 0)
+	if (err && d.pos == 0) {
 		fuse_reply_err(req, err);
-	else
-		fuse_reply_buf(req, d.buf, d.pos);
+	} else if (fuse_reply_buf(req, d.buf, d.pos) != 0) {
+		/* The kernel never saw these entries. */
+		for (size_t k = 0; k < d.nrefs; k++)
+			kfs_forget_node(fs, d.refs[k], 1);
+	}
 	free(d.buf);
+	free(d.refs);
 }
 
 void kfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
