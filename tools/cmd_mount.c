@@ -157,13 +157,7 @@ static int check_store(const char *arg, char **out_abs)
 	 * database is readable, without taking the lock. */
 	rc = keep_store_open(abs, KEEP_OPEN_RDONLY, &s);
 	if (rc != 0) {
-		if (rc == KEEP_E_VERSION)
-			error("cannot open store '%s': %s; a newer keepfs "
-			      "is needed",
-			      abs, keep_strerror(rc));
-		else
-			error("cannot open store '%s': %s", abs,
-			      keep_strerror(rc));
+		error("cannot open store '%s': %s", abs, keep_strerror(rc));
 		free(abs);
 		return EXIT_FAILED;
 	}
@@ -201,7 +195,12 @@ static int check_mountpoint(const char *arg, const char *store,
 
 	n = mounts_read(&m);
 	e = mounts_find_point(m, n, abs);
-	if (e && strcmp(e->fstype, KEEPFS_FSTYPE) == 0)
+	if (e && strcmp(e->fstype, KEEPFS_FSTYPE) == 0 &&
+	    keep_store_lock_owner(e->source) == 0)
+		error("mount point '%s' is a keepfs mount whose daemon is gone; "
+		      "unmount it with 'keepfs umount %s'",
+		      abs, abs);
+	else if (e && strcmp(e->fstype, KEEPFS_FSTYPE) == 0)
 		error("mount point '%s' is already mounted (store '%s')", abs,
 		      e->source);
 	else if (e)
