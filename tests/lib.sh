@@ -272,16 +272,12 @@ wait_mounted() {
 
 # kfs_daemon_pid STORE: the pid of the process holding STORE/lock
 kfs_daemon_pid() {
-	local lock fd p
-	lock=$(readlink -f "$1/lock")
-	for fd in /proc/[0-9]*/fd/*; do
-		if [ "$(readlink "$fd" 2>/dev/null)" == "$lock" ]; then
-			p=${fd#/proc/}
-			printf '%s\n' "${p%%/*}"
-			return 0
-		fi
-	done 2>/dev/null
-	return 1
+	local lock p
+	lock=$(readlink -f "$1/lock") || return 1
+	p=$(find /proc/[0-9]*/fd -maxdepth 1 -lname "$lock" 2>/dev/null | head -n 1)
+	[ -n "$p" ] || return 1
+	p=${p#/proc/}
+	printf '%s\n' "${p%%/*}"
 }
 
 _kfs_track() {
