@@ -258,6 +258,7 @@ int main(void)
 	is_int(keep_unlink(s, KEEP_ROOT_INO, "d"), 0, "unlink d");
 	keep_forget(s, o.d);
 	is_int(keep_rmdir(s, KEEP_ROOT_INO, "gone"), 0, "rmdir gone");
+	keep_forget(s, o.gone);
 	is_int(keep_rename(s, KEEP_ROOT_INO, "e", o.dir, "e2", 0), 0,
 	       "rename e to dir/e2");
 	is_int(keep_unlink(s, KEEP_ROOT_INO, "l"), 0, "unlink l");
