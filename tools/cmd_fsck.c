@@ -1,10 +1,11 @@
 /*
  * cmd_fsck.c - "keepfs fsck": check a store's consistency.
  *
- * Exit status: 0 clean, 1 problems found, 2 the check could not run (or a
- * usage error).  The check reads committed state only, so it is safe on a
+ * Exit status: 0 clean, 1 problems found (or bad input: no such store, not
+ * a store, a newer format), 2 the check could not run or a usage error.  The check reads committed state only, so it is safe on a
  * mounted store; uncommitted changes of a running daemon are not seen.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,7 +21,8 @@ const char usage_fsck[] =
 	"Check the invariants of a store (database integrity, references,\n"
 	"link counts, row lifetimes, tree shape) and print every problem.\n"
 	"STORE may also be the mount point of a store.  Exit status: 0 clean,\n"
-	"1 problems found, 2 the check could not run.\n"
+	"1 problems found (or STORE is missing, not a store, of a newer\n"
+	"format), 2 the check could not run.\n"
 	"\n"
 	"options:\n"
 	"   --data      also decode every stored block and verify its hash\n"
@@ -74,13 +76,18 @@ int cmd_fsck(int argc, char **argv)
 	if (argc - optind != 1)
 		return usage_error("fsck", argc - optind ? "too many arguments"
 							 : "missing STORE");
+	/* a bad TARGET is bad input like for every command (1); 2 is kept
+	 * for a check that cannot run on a store that is there */
 	if (resolve_target(argv[optind], &store, &mnt) != EXIT_OK)
-		return EXIT_USAGE;
+		return EXIT_FAILED;
 
 	rc = keep_store_open(store, KEEP_OPEN_RDONLY, &s);
 	if (rc != 0) {
 		fprintf(stderr, "keepfs: cannot open store '%s': %s\n", store,
 			keep_strerror(rc));
+		if (rc == KEEP_E_NOTSTORE || rc == KEEP_E_VERSION ||
+		    rc == KEEP_E_CORRUPT || rc == ENOENT)
+			status = EXIT_FAILED;
 		goto out;
 	}
 	if (p.json) {

@@ -76,14 +76,16 @@ int cmd_init(int argc, char **argv)
 	if (rc == 0) {
 		printf("initialized keepfs store at '%s'\n", abs);
 	} else if (keep_is_store(abs)) {
-		error("'%s' is already a keepfs store", abs);
+		error("'%s' is already a keepfs store", argv[optind]);
 	} else if (stat(abs, &st) == 0 && !S_ISDIR(st.st_mode)) {
 		error("cannot create store '%s': it exists and is not a directory",
-		      abs);
+		      argv[optind]);
 	} else if (rc == KEEP_E_EXISTS) {
-		error("cannot create store '%s': the directory is not empty", abs);
+		error("cannot create store '%s': the directory is not empty",
+		      argv[optind]);
 	} else {
-		error("cannot create store '%s': %s", abs, keep_strerror(rc));
+		error("cannot create store '%s': %s", argv[optind],
+		      keep_strerror(rc));
 	}
 	free(abs);
 	return rc == 0 ? EXIT_OK : EXIT_FAILED;

@@ -145,9 +145,9 @@ static int check_store(const char *arg, char **out_abs)
 		e = mounts_find_store(m, n, abs);
 		if (e)
 			error("store '%s' is already mounted at '%s' (pid %d)",
-			      abs, e->mountpoint, (int)owner);
+			      arg, e->mountpoint, (int)owner);
 		else
-			error("store '%s' is in use by pid %d", abs, (int)owner);
+			error("store '%s' is in use by pid %d", arg, (int)owner);
 		mounts_free(m, n);
 		free(abs);
 		return EXIT_FAILED;
@@ -157,7 +157,7 @@ static int check_store(const char *arg, char **out_abs)
 	 * database is readable, without taking the lock. */
 	rc = keep_store_open(abs, KEEP_OPEN_RDONLY, &s);
 	if (rc != 0) {
-		error("cannot open store '%s': %s", abs, keep_strerror(rc));
+		error("cannot open store '%s': %s", arg, keep_strerror(rc));
 		free(abs);
 		return EXIT_FAILED;
 	}
@@ -199,12 +199,12 @@ static int check_mountpoint(const char *arg, const char *store,
 	    keep_store_lock_owner(e->source) == 0)
 		error("mount point '%s' is a keepfs mount whose daemon is gone; "
 		      "unmount it with 'keepfs umount %s'",
-		      abs, abs);
+		      arg, abs);
 	else if (e && strcmp(e->fstype, KEEPFS_FSTYPE) == 0)
-		error("mount point '%s' is already mounted (store '%s')", abs,
+		error("mount point '%s' is already mounted (store '%s')", arg,
 		      e->source);
 	else if (e)
-		error("mount point '%s' is already a mount point (%s)", abs,
+		error("mount point '%s' is already a mount point (%s)", arg,
 		      e->fstype);
 	else if (path_within(store, abs))
 		error("store '%s' is inside mount point '%s'", store, abs);

@@ -197,39 +197,49 @@ static int run_fusermount(const char *mnt, int lazy, char *msg, size_t len)
 
 /* ---- waiting for the daemon ------------------------------------------------ */
 
-/* Has pid exited (gone, or a zombie nobody reaped yet)? */
-static int pid_gone(pid_t pid)
+/* 0 running, 1 a zombie (exited, not yet reaped), 2 gone. */
+static int pid_state(pid_t pid)
 {
 	char path[64], buf[512], *paren;
+	int state = 2;
 	FILE *f;
-	int gone = 1;
 
 	if (kill(pid, 0) != 0 && errno == ESRCH)
-		return 1;
+		return 2;
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	f = fopen(path, "re");
 	if (!f)
-		return 1;
+		return 2;
 	if (fgets(buf, sizeof(buf), f)) {
 		paren = strrchr(buf, ')');
-		gone = paren && paren[1] == ' ' &&
-		       (paren[2] == 'Z' || paren[2] == 'X');
+		if (paren && paren[1] == ' ')
+			state = (paren[2] == 'Z' || paren[2] == 'X') ? 1 : 0;
 	}
 	fclose(f);
-	return gone;
+	return state;
 }
 
+/*
+ * Wait until pid has exited.  An exited daemon is reaped by init at once,
+ * and callers may check with kill(pid, 0), so a zombie is given a moment
+ * to disappear; where nobody reaps (a container without a real init) the
+ * zombie still counts as exited, its store long closed.
+ */
 static int wait_gone(pid_t pid, int seconds)
 {
 	struct timespec pause = {0, 10 * 1000 * 1000};
-	long rounds = (long)seconds * 100;
+	long rounds = (long)seconds * 100, zombie_rounds = 0;
+	int state;
 
-	for (long i = 0; i < rounds; i++) {
-		if (pid_gone(pid))
+	for (long i = 0; i <= rounds; i++) {
+		state = pid_state(pid);
+		if (state == 2)
+			return 1;
+		if (state == 1 && ++zombie_rounds >= 100)
 			return 1;
 		nanosleep(&pause, NULL);
 	}
-	return pid_gone(pid);
+	return 0;
 }
 
 /* ---- the command ----------------------------------------------------------- */
