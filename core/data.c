@@ -36,14 +36,48 @@
 
 /* ---- the dirty map ----------------------------------------------------- */
 
-void dmap_init(struct dmap *m)
+void dmap_init(struct dmap *m, struct bufpool *pool)
 {
-	*m = (struct dmap){0};
+	*m = (struct dmap){.pool = pool};
 }
 
-static void dblock_free(struct dblock *b)
+static uint8_t *buf_get(struct bufpool *p)
 {
-	free(b->buf);
+	void *b = p->free;
+
+	if (!b)
+		return malloc(p->size);
+	p->free = *(void **)b;
+	p->count--;
+	return b;
+}
+
+static void buf_put(struct bufpool *p, uint8_t *b)
+{
+	if (!b)
+		return;
+	if (p->count >= p->max) {
+		free(b);
+		return;
+	}
+	*(void **)b = p->free;
+	p->free = b;
+	p->count++;
+}
+
+void bufpool_release(struct bufpool *p)
+{
+	while (p->free) {
+		void *next = *(void **)p->free;
+		free(p->free);
+		p->free = next;
+	}
+	p->count = 0;
+}
+
+static void dblock_free(struct dmap *m, struct dblock *b)
+{
+	buf_put(m->pool, b->buf);
 	free(b->enc);
 	free(b);
 }
@@ -54,11 +88,11 @@ void dmap_release(struct dmap *m)
 		struct dblock *b = m->tab[i], *next;
 		for (; b; b = next) {
 			next = b->next;
-			dblock_free(b);
+			dblock_free(m, b);
 		}
 	}
 	free(m->tab);
-	dmap_init(m);
+	dmap_init(m, m->pool);
 }
 
 static size_t bucket(const struct dmap *m, uint64_t ino, uint64_t idx)
@@ -82,7 +116,7 @@ static int dmap_grow(struct dmap *m)
 {
 	size_t n = m->nbuckets ? m->nbuckets * 2 : 256;
 	struct dblock **tab = calloc(n, sizeof(*tab));
-	struct dmap tmp = {.tab = tab, .nbuckets = n};
+	struct dmap tmp = {.pool = m->pool, .tab = tab, .nbuckets = n};
 
 	if (!tab)
 		return KEEP_E_NOMEM;
@@ -133,7 +167,7 @@ static void dblock_set(struct dmap *m, struct dblock *b, enum dkind kind,
 		       uint64_t blob, uint32_t bs)
 {
 	if (kind != DIRTY_DATA && b->buf) {
-		free(b->buf);
+		buf_put(m->pool, b->buf);
 		b->buf = NULL;
 		m->bytes -= bs;
 	}
@@ -321,9 +355,10 @@ static int live_source(struct keep_store *s, uint64_t ino, uint64_t idx,
 }
 
 /* The dirty DATA entry of a live block, created from its current content
- * when needed.  `whole`: the caller overwrites the whole block. */
+ * when needed.  whole: 1 = start from zeros, 2 = the caller overwrites
+ * every byte. */
 static int dirty_block(struct keep_store *s, uint64_t ino, uint64_t idx,
-		       bool whole, struct dblock **out)
+		       int whole, struct dblock **out)
 {
 	uint32_t bs = s->block_size;
 	struct dblock *b = dmap_find(&s->dirty, ino, idx);
@@ -341,20 +376,22 @@ static int dirty_block(struct keep_store *s, uint64_t ino, uint64_t idx,
 		if (rc)
 			return rc;
 	}
-	buf = malloc(bs);
+	buf = buf_get(&s->pool);
 	if (!buf)
 		return KEEP_E_NOMEM;
-	if (whole || src.kind == SRC_HOLE)
+	if (whole == 2)
+		; /* the caller writes every byte */
+	else if (whole || src.kind == SRC_HOLE)
 		memset(buf, 0, bs);
 	else if (src.kind == SRC_BUF)
 		memcpy(buf, src.buf, bs);
 	else if ((rc = blob_load(s, src.blob, buf, true))) {
-		free(buf);
+		buf_put(&s->pool, buf);
 		return rc;
 	}
 	rc = dmap_get(&s->dirty, ino, idx, &b, &added);
 	if (rc) {
-		free(buf);
+		buf_put(&s->pool, buf);
 		return rc;
 	}
 	free(b->enc);
@@ -388,7 +425,7 @@ static int zero_part(struct keep_store *s, uint64_t ino, uint64_t idx,
 
 	if (rc || src.kind == SRC_HOLE || from >= to)
 		return rc;
-	rc = dirty_block(s, ino, idx, false, &b);
+	rc = dirty_block(s, ino, idx, 0, &b);
 	if (!rc)
 		memset(b->buf + from, 0, to - from);
 	return rc;
@@ -407,7 +444,7 @@ void data_forget_inode(struct keep_store *s, uint64_t ino)
 				if (b->buf)
 					m->bytes -= s->block_size;
 				m->count--;
-				dblock_free(b);
+				dblock_free(m, b);
 			} else {
 				p = &b->next;
 			}
@@ -439,7 +476,7 @@ int data_truncate(struct keep_store *s, struct kinode *n, uint64_t size)
 				if (b->buf)
 					m->bytes -= bs;
 				m->count--;
-				dblock_free(b);
+				dblock_free(m, b);
 			} else {
 				p = &b->next;
 			}
@@ -594,7 +631,7 @@ static int write_locked(struct keep_store *s, struct kinode *n, uint64_t off,
 			len = (size_t)(end - pos);
 		/* a whole block, or the part past the end of the file, need
 		 * no old content (it is zero past the end: note 4) */
-		bool whole = len == bs || (boff == 0 && pos >= n->a.size);
+		int whole = len == bs ? 2 : (boff == 0 && pos >= n->a.size);
 		rc = dirty_block(s, n->a.ino, idx, whole, &b);
 		if (rc)
 			return rc;
@@ -887,7 +924,7 @@ int keep_copy_range(struct keep_store *s, uint64_t ino_in, uint64_t off_in,
 			} else {
 				struct dblock *b;
 				memcpy(tmp, src.buf, bs);
-				rc = dirty_block(s, ino_out, dp / bs, true, &b);
+				rc = dirty_block(s, ino_out, dp / bs, 2, &b);
 				if (!rc)
 					memcpy(b->buf, tmp, bs);
 			}
@@ -952,6 +989,7 @@ int data_encode(struct keep_store *s, struct dmap *m)
 					     &b->enclen, &b->flags);
 			if (rc)
 				return rc;
+			b->crc = keep_crc32c(b->enc, b->enclen);
 		}
 	return 0;
 }
@@ -995,7 +1033,7 @@ static int apply_one(struct keep_store *s, struct dblock *b, struct apply_ino *a
 		rc = db_blob_find(s, b->hash, &blob);
 		if (rc == ENOENT)
 			rc = db_blob_insert(s, b->hash, b->rawlen, b->enc,
-					    b->enclen, b->flags, &blob);
+					    b->enclen, b->flags, b->crc, &blob);
 		if (rc)
 			return rc;
 	}

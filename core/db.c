@@ -188,8 +188,8 @@ static const char *const sql_text[ST__COUNT] = {
 			      "AND idx >= ?2 AND died IS NULL",
 
 	[ST_BLOB_FIND] = "SELECT id FROM blobs WHERE hash = ?1",
-	[ST_BLOB_INSERT] = "INSERT INTO blobs(hash, size, csize, flags, data) "
-			   "VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_BLOB_INSERT] = "INSERT INTO blobs(hash, size, csize, flags, crc, "
+			   "data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 
 	[ST_XATTR_GET_LIVE] = "SELECT value FROM xattrs WHERE ino = ?1 "
 			      "AND name = ?2 AND died IS NULL",
@@ -241,7 +241,7 @@ static const char schema_sql[] =
 	" PRIMARY KEY(ino, name, born)) WITHOUT ROWID;"
 	"CREATE TABLE blobs(id INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE,"
 	" size INTEGER NOT NULL, csize INTEGER NOT NULL, flags INTEGER NOT NULL,"
-	" data BLOB NOT NULL);";
+	" crc INTEGER NOT NULL, data BLOB NOT NULL);";
 
 struct db {
 	sqlite3 *h;
@@ -1190,7 +1190,8 @@ int db_blob_find(struct keep_store *s, const uint8_t *hash, uint64_t *id)
 }
 
 int db_blob_insert(struct keep_store *s, const uint8_t *hash, size_t size,
-		   const void *data, size_t csize, unsigned flags, uint64_t *id)
+		   const void *data, size_t csize, unsigned flags, uint32_t crc,
+		   uint64_t *id)
 {
 	STMT(st, s, ST_BLOB_INSERT);
 	int rc;
@@ -1199,7 +1200,8 @@ int db_blob_insert(struct keep_store *s, const uint8_t *hash, size_t size,
 	sqlite3_bind_int64(st, 2, (int64_t)size);
 	sqlite3_bind_int64(st, 3, (int64_t)csize);
 	sqlite3_bind_int64(st, 4, flags);
-	sqlite3_bind_blob(st, 5, data, (int)csize, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, crc);
+	sqlite3_bind_blob(st, 6, data, (int)csize, SQLITE_STATIC);
 	rc = run(s, st, "store blob");
 	if (!rc)
 		*id = (uint64_t)sqlite3_last_insert_rowid(s->db->h);
@@ -1220,8 +1222,8 @@ int db_rpool_open(struct keep_store *s, const char *file)
 		struct rslot *r = &p->slot[i];
 		rc = conn_open(file, SQLITE_OPEN_READONLY, &r->h);
 		if (!rc && sqlite3_prepare_v3(r->h,
-					      "SELECT size, flags, data FROM blobs "
-					      "WHERE id = ?1",
+					      "SELECT size, flags, data, crc "
+					      "FROM blobs WHERE id = ?1",
 					      -1, SQLITE_PREPARE_PERSISTENT,
 					      &r->read, NULL) != SQLITE_OK)
 			rc = db_err(r->h, sqlite3_errcode(r->h), "prepare");
@@ -1276,8 +1278,11 @@ int db_blob_read(struct keep_store *s, uint64_t id, struct keep_codec **codec,
 		unsigned flags = (unsigned)sqlite3_column_int64(r->read, 1);
 		const void *data = sqlite3_column_blob(r->read, 2);
 		size_t clen = (size_t)sqlite3_column_bytes(r->read, 2);
+		uint32_t crc = (uint32_t)sqlite3_column_int64(r->read, 3);
 		if (n > dstsize)
 			rc = KEEP_CORRUPT_BKPT("blob larger than a block");
+		else if (keep_crc32c(data, clen) != crc)
+			rc = KEEP_CORRUPT_BKPT("blob does not match its checksum");
 		else
 			rc = keep_decode(r->codec, data, clen, flags, dst, n);
 		if (!rc)
@@ -1699,7 +1704,8 @@ int db_check(struct keep_store *s, int data, keep_problem_cb cb, void *ctx,
 	}
 	if (!rc && data) {
 		if (sqlite3_prepare_v2(s->db->h,
-				       "SELECT id, hash, size, flags, data FROM blobs",
+				       "SELECT id, hash, size, flags, data, crc "
+				       "FROM blobs",
 				       -1, &st, NULL) != SQLITE_OK)
 			return db_err(s->db->h, sqlite3_errcode(s->db->h), "blobs");
 		struct keep_codec *codec = keep_codec_new();
@@ -1711,6 +1717,13 @@ int db_check(struct keep_store *s, int data, keep_problem_cb cb, void *ctx,
 				uint64_t id = (uint64_t)sqlite3_column_int64(st, 0);
 				size_t n = (size_t)sqlite3_column_int64(st, 2);
 				uint8_t h[KEEP_HASH_BYTES];
+				if (keep_crc32c(sqlite3_column_blob(st, 4),
+						(size_t)sqlite3_column_bytes(st, 4)) !=
+				    (uint32_t)sqlite3_column_int64(st, 5)) {
+					problem(&c, "blob %llu: stored bytes do not match their checksum",
+						(unsigned long long)id);
+					continue;
+				}
 				if (n > KEEP_MAX_BLOCK_SIZE ||
 				    keep_decode(codec, sqlite3_column_blob(st, 4),
 						(size_t)sqlite3_column_bytes(st, 4),

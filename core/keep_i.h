@@ -43,6 +43,7 @@ int keep_codec_global_init(void);
 struct keep_codec *keep_codec_new(void);
 void keep_codec_free(struct keep_codec *c);
 
+uint32_t keep_crc32c(const void *buf, size_t len);
 void keep_hash(const void *buf, size_t len, uint8_t out[KEEP_HASH_BYTES]);
 
 /* Compress len bytes into *out (malloc'd, caller frees) with *flags.
@@ -83,10 +84,20 @@ struct dblock {
 	void *enc;
 	size_t enclen, rawlen;
 	unsigned flags;
+	uint32_t crc; /* of enc */
 	bool zero;
 };
 
+/* Recycled block buffers: fresh 64-128 KiB allocations page-fault on
+ * every use, which costs more than the copy itself. */
+struct bufpool {
+	void *free;	  /* singly linked through the buffers */
+	size_t count, max;
+	uint32_t size;
+};
+
 struct dmap {
+	struct bufpool *pool;
 	struct dblock **tab;
 	size_t nbuckets, count;
 	uint64_t bytes; /* buffers held */
@@ -119,6 +130,7 @@ struct keep_store {
 	bool changed;	      /* rows changed since the last commit */
 	int64_t dirty_since;  /* monotonic ns, 0 when clean */
 	int sticky;	      /* non-zero: the store is read-only */
+	struct bufpool pool;  /* block buffers (under mu) */
 	struct dmap dirty;    /* blocks changed since the swap */
 	struct dmap inflight; /* blocks being encoded by a commit */
 	uint64_t dirty_limit;
@@ -188,7 +200,7 @@ int db_block_kill_from(struct keep_store *s, uint64_t ino, uint64_t from,
 int db_blob_find(struct keep_store *s, const uint8_t *hash, uint64_t *id);
 int db_blob_insert(struct keep_store *s, const uint8_t *hash, size_t size,
 		   const void *data, size_t csize, unsigned flags,
-		   uint64_t *id);
+		   uint32_t crc, uint64_t *id);
 /* Reads a committed blob through a reader connection (any thread). */
 int db_blob_read(struct keep_store *s, uint64_t id, struct keep_codec **codec,
 		 void *dst, size_t dstsize, size_t *size);
@@ -211,7 +223,8 @@ int db_check(struct keep_store *s, int data, keep_problem_cb cb, void *ctx,
 
 /* ---- data.c ------------------------------------------------------------- */
 
-void dmap_init(struct dmap *m);
+void dmap_init(struct dmap *m, struct bufpool *pool);
+void bufpool_release(struct bufpool *p);
 void dmap_release(struct dmap *m);
 struct dblock *dmap_find(struct dmap *m, uint64_t ino, uint64_t idx);
 int dcache_new(struct keep_store *s);

@@ -31,8 +31,13 @@ static bool is_dir(const struct kinode *n)
 void ns_to_attr(const struct keep_store *s, const struct kinode *n,
 		struct keep_attr *out)
 {
+	/* a stored block keeps only its bytes up to the last non-zero one,
+	 * so a small file does not count a whole block */
+	uint64_t stored = n->a.blocks * s->block_size;
+	uint64_t rounded = (n->a.size + 4095) & ~(uint64_t)4095;
+
 	*out = n->a;
-	out->blocks = n->a.blocks * (s->block_size / 512);
+	out->blocks = (stored < rounded ? stored : rounded) / 512;
 }
 
 int ns_get_live(struct keep_store *s, uint64_t ino, struct kinode *n)

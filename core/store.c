@@ -248,6 +248,7 @@ static void store_free(struct keep_store *s)
 	dcache_free(s);
 	dmap_release(&s->dirty);
 	dmap_release(&s->inflight);
+	bufpool_release(&s->pool);
 	keep_codec_free(s->codec);
 	if (s->lock_fd >= 0) {
 		/* the pid is stale once we are gone */
@@ -312,8 +313,8 @@ int keep_store_open(const char *path, unsigned flags, struct keep_store **out)
 		pthread_mutexattr_destroy(&ma);
 	}
 	pthread_mutex_init(&s->commit_mu, NULL);
-	dmap_init(&s->dirty);
-	dmap_init(&s->inflight);
+	dmap_init(&s->dirty, &s->pool);
+	dmap_init(&s->inflight, &s->pool);
 	s->path = strdup(path);
 	db = path_join(path, DB_NAME);
 	if (!s->path || !db) {
@@ -327,6 +328,8 @@ int keep_store_open(const char *path, unsigned flags, struct keep_store **out)
 	if (!rc)
 		rc = db_load_meta(s);
 	if (!rc) {
+		s->pool.size = s->block_size;
+		s->pool.max = (16u << 20) / s->block_size;
 		s->open_commit = db_last_commit(s) + 1;
 		rc = db_rpool_open(s, db);
 	}
@@ -448,7 +451,7 @@ int keep_commit(struct keep_store *s, uint64_t *id)
 
 	if (s->dirty.bytes >= ENCODE_OUTSIDE_BYTES) {
 		s->inflight = s->dirty;
-		dmap_init(&s->dirty);
+		dmap_init(&s->dirty, &s->pool);
 		pthread_mutex_unlock(&s->mu);
 		/* Only the committer touches inflight buffers' encoding
 		 * fields; readers copy from the buffers, which stay put. */
@@ -474,8 +477,6 @@ int keep_commit(struct keep_store *s, uint64_t *id)
 	s->dirty_since = 0;
 	dmap_release(&s->inflight);
 	dmap_release(&s->dirty);
-	dmap_init(&s->inflight);
-	dmap_init(&s->dirty);
 	goto out;
 
 fail:
