@@ -382,10 +382,10 @@ _kfs_reap() {
 		echo "$rc"
 	else
 		for ((i = 0; i < 600; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
+			_kfs_alive "$pid" || break
 			sleep 0.05
 		done
-		if kill -0 "$pid" 2>/dev/null; then
+		if _kfs_alive "$pid"; then
 			echo alive
 			return
 		fi

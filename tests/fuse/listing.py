@@ -65,6 +65,7 @@ def main():
                     fd = os.open(path, os.O_RDONLY)
                     try:
                         row.append("map=" + extents(fd, st.st_size))
+                        os.lseek(fd, 0, os.SEEK_SET)
                         h = hashlib.sha256()
                         while True:
                             b = os.read(fd, 1 << 20)

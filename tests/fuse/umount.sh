@@ -32,7 +32,7 @@ mkdir "$M/many"
 for i in $(seq 1 500); do printf 'file %d\n' "$i" >"$M/many/f$i"; done
 ln -s big "$M/link"
 run_ok "keepfs umount" "$KEEPFS" umount "$M"
-check_not "the daemon has exited when umount returns" kill -0 "$pid"
+check_not "the daemon has exited when umount returns" _kfs_alive "$pid"
 check_not "nothing mounted any more" is_mounted "$M"
 run_ok "keepfs stats on the store right after" "$KEEPFS" stats "$STORE"
 run_ok "keepfs fsck --data right after" "$KEEPFS" fsck "$STORE" --data
@@ -48,7 +48,7 @@ is "$(readlink "$M/link")" big "symlink there"
 printf 'via store\n' >"$M/by-store"
 pid=$KFS_PID
 run_ok "keepfs umount STORE" "$KEEPFS" umount "$STORE"
-check_not "the daemon has exited" kill -0 "$pid"
+check_not "the daemon has exited" _kfs_alive "$pid"
 check_not "nothing mounted any more" is_mounted "$M"
 
 # SIGTERM: commit and unmount
@@ -58,8 +58,8 @@ is "$(cat "$M/by-store")" "via store" "written before umount STORE"
 printf 'before sigterm\n' >"$M/term"
 pid=$KFS_PID
 kill -TERM "$pid"
-for ((i = 0; i < 200; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-check_not "SIGTERM: the daemon exits" kill -0 "$pid"
+for ((i = 0; i < 200; i++)); do _kfs_alive "$pid" || break; sleep 0.05; done
+check_not "SIGTERM: the daemon exits" _kfs_alive "$pid"
 check_not "SIGTERM: the mount is gone" is_mounted "$M"
 kfs_fsck "$STORE" "fsck clean after SIGTERM"
 

@@ -1510,8 +1510,9 @@ static void test_locks(void)
 		long long t0 = now_ns(CLOCK_MONOTONIC);
 		res = setlk(cfd, F_SETLKW, F_WRLCK, 0, 10);
 		long long waited = (now_ns(CLOCK_MONOTONIC) - t0) / 1000000;
-		child_send(c.from_child[1], res == 0 ? (int)waited : -errno);
+		err = errno;
 		setlk(cfd, F_SETLK, F_UNLCK, 0, 0);
+		child_send(c.from_child[1], res == 0 ? (int)waited : -err);
 		/* 7: lock released when the parent closes any fd of the file */
 		child_recv(c.to_child[0]);
 		res = setlk(cfd, F_SETLK, F_WRLCK, 0, 0);
