@@ -7,6 +7,7 @@
  * random moments.  Then keep_check must find damage done to the database
  * behind core's back.
  */
+#include <poll.h>
 #include <signal.h>
 #include <time.h>
 
@@ -196,6 +197,18 @@ static void t_kill_loop(int rounds)
 			_exit(0);
 		}
 		close(fds[1]);
+		/* every other round waits for the first commit, so kills land
+		 * both while opening and in the middle of the work */
+		if (round % 2) {
+			struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
+
+			if (poll(&pfd, 1, 10000) == 1 &&
+			    read(fds[0], &rec, sizeof(rec)) == sizeof(rec)) {
+				last = rec;
+				have = 1;
+				commits++;
+			}
+		}
 		nanosleep(&ts, NULL);
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
