@@ -36,6 +36,9 @@ const char usage_umount[] =
 	"   -h, --help  show this help\n";
 
 #define WAIT_SECONDS 60
+/* How long (10 ms rounds) an exited daemon may wait for init to reap it;
+ * some container inits reap only every second or two. */
+#define ZOMBIE_GRACE_ROUNDS 500
 
 /* ---- who is using the mount ----------------------------------------------- */
 
@@ -220,10 +223,10 @@ static int pid_state(pid_t pid)
 }
 
 /*
- * Wait until pid has exited.  An exited daemon is reaped by init at once,
- * and callers may check with kill(pid, 0), so a zombie is given a moment
- * to disappear; where nobody reaps (a container without a real init) the
- * zombie still counts as exited, its store long closed.
+ * Wait until pid has exited.  Callers may check with kill(pid, 0), which
+ * succeeds on a zombie, so the exited daemon is given a few seconds to be
+ * reaped by init; where nobody reaps, the zombie still counts as exited
+ * (its store is closed, its final commit on disk).
  */
 static int wait_gone(pid_t pid, int seconds)
 {
@@ -235,7 +238,7 @@ static int wait_gone(pid_t pid, int seconds)
 		state = pid_state(pid);
 		if (state == 2)
 			return 1;
-		if (state == 1 && ++zombie_rounds >= 100)
+		if (state == 1 && ++zombie_rounds >= ZOMBIE_GRACE_ROUNDS)
 			return 1;
 		nanosleep(&pause, NULL);
 	}
