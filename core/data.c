@@ -681,7 +681,7 @@ static void maybe_commit(struct keep_store *s)
 	over = s->dirty.bytes >= s->dirty_limit;
 	pthread_mutex_unlock(&s->mu);
 	if (over)
-		keep_commit(s, NULL); /* a failure is logged and sticks */
+		keep_commit_nosync(s, NULL); /* a failure is logged, sticks */
 }
 
 int keep_write(struct keep_store *s, uint64_t ino, uint64_t off,

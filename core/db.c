@@ -19,8 +19,10 @@
  *     are never changed except to set died from NULL to O.
  *  3. Commit point.  A commit is the SQLite COMMIT of the write
  *     transaction that holds every change made since the previous one,
- *     including its commits row; it is atomic and, with synchronous=FULL
- *     in WAL mode, durable when it returns.
+ *     including its commits row; it is atomic.  In WAL mode with
+ *     synchronous=NORMAL it survives a process crash at once; it is
+ *     durable against power loss once the WAL is synced (db_sync_wal) or
+ *     checkpointed (which syncs the WAL first).
  *  4. Blobs are immutable and content-addressed (hash UNIQUE).  Block rows
  *     reference them only from inside the commit that inserts them, so a
  *     blob id that a reader obtains under s->mu is always committed.
@@ -28,6 +30,7 @@
  *     grows.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -444,7 +447,7 @@ int db_open(struct keep_store *s, const char *file, bool create, bool rdonly)
 	d->file = strdup(file);
 	rc = d->file ? conn_open(file, oflags, &d->h) : KEEP_E_NOMEM;
 	if (rc == 0 && !rdonly)
-		rc = exec(d->h, "PRAGMA synchronous = FULL;"
+		rc = exec(d->h, "PRAGMA synchronous = NORMAL;"
 				"PRAGMA cache_size = -16384;"
 				"PRAGMA wal_autocheckpoint = 0;"
 				"PRAGMA journal_size_limit = 67108864;");
@@ -465,7 +468,7 @@ static int ckpt_start(struct keep_store *s)
 
 	if (rc)
 		return rc;
-	exec(d->ckpt_h, "PRAGMA synchronous = FULL");
+	exec(d->ckpt_h, "PRAGMA synchronous = NORMAL");
 	if (pthread_create(&d->ckpt_thread, NULL, ckpt_main, d) != 0) {
 		sqlite3_close_v2(d->ckpt_h);
 		d->ckpt_h = NULL;
@@ -678,6 +681,25 @@ int db_commit(struct keep_store *s, uint64_t id, int64_t time_ns)
 	}
 	if (!rc && !s->db->ckpt_running && (s->flags & KEEP_OPEN_WRITE))
 		ckpt_start(s); /* best effort; commits work without it */
+	return rc;
+}
+
+int db_sync_wal(struct keep_store *s)
+{
+	size_t n = strlen(s->db->file) + 5;
+	char *wal = malloc(n);
+	int fd, rc = 0;
+
+	if (!wal)
+		return KEEP_E_NOMEM;
+	snprintf(wal, n, "%s-wal", s->db->file);
+	fd = open(wal, O_RDONLY | O_CLOEXEC);
+	free(wal);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : errno; /* no WAL: all in the db */
+	if (fdatasync(fd) != 0)
+		rc = errno;
+	close(fd);
 	return rc;
 }
 

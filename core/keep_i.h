@@ -126,6 +126,7 @@ struct keep_store {
 	struct db *db;
 	uint64_t open_commit; /* O: id the next commit will have */
 	uint64_t next_ino;
+	uint64_t synced;      /* newest commit known to be on disk */
 	bool in_tx;	      /* a write transaction is open */
 	bool changed;	      /* rows changed since the last commit */
 	int64_t dirty_since;  /* monotonic ns, 0 when clean */
@@ -161,6 +162,7 @@ int db_savepoint(struct keep_store *s);
 int db_release(struct keep_store *s, int rc); /* rolls back if rc != 0 */
 int db_commit(struct keep_store *s, uint64_t id, int64_t time_ns);
 void db_rollback(struct keep_store *s);
+int db_sync_wal(struct keep_store *s); /* make committed frames durable */
 uint64_t db_last_commit(struct keep_store *s);
 
 int db_inode_get(struct keep_store *s, uint64_t view, uint64_t ino,

@@ -21,6 +21,9 @@
  *          COMMITs.  Everything changed before that point is in the
  *          commit, data and metadata alike: a commit is a true point in
  *          time.
+ *     Commits asked for by fsync are made durable by syncing the WAL;
+ *     the others (timer, full dirty cache) are not waited for: they
+ *     survive a process crash at once and a power loss at the next sync.
  *  4. A failed commit rolls the transaction back and makes the handle
  *     read-only (sticky): the store on disk is still the previous commit.
  *  5. Crash recovery needs nothing but SQLite's own: an uncommitted
@@ -331,6 +334,7 @@ int keep_store_open(const char *path, unsigned flags, struct keep_store **out)
 		s->pool.size = s->block_size;
 		s->pool.max = (16u << 20) / s->block_size;
 		s->open_commit = db_last_commit(s) + 1;
+		s->synced = s->open_commit - 1;
 		rc = db_rpool_open(s, db);
 	}
 	if (!rc)
@@ -431,7 +435,7 @@ uint64_t keep_last_commit(struct keep_store *s)
 
 /* ---- commits ------------------------------------------------------------ */
 
-int keep_commit(struct keep_store *s, uint64_t *id)
+static int commit(struct keep_store *s, uint64_t *id, bool durable)
 {
 	int rc = 0;
 
@@ -447,7 +451,7 @@ int keep_commit(struct keep_store *s, uint64_t *id)
 		goto out;
 	}
 	if (!s->changed && s->dirty.count == 0)
-		goto out;
+		goto sync;
 
 	if (s->dirty.bytes >= ENCODE_OUTSIDE_BYTES) {
 		s->inflight = s->dirty;
@@ -477,6 +481,19 @@ int keep_commit(struct keep_store *s, uint64_t *id)
 	s->dirty_since = 0;
 	dmap_release(&s->inflight);
 	dmap_release(&s->dirty);
+sync:
+	if (durable && s->synced < s->open_commit - 1) {
+		rc = db_sync_wal(s);
+		if (rc) {
+			/* the commit stands, but the disk did not take it */
+			keep_log(LOG_ERR, "cannot sync the journal: %s",
+				 keep_strerror(rc));
+			s->sticky = rc;
+			rc = KEEP_E_READONLY;
+		} else {
+			s->synced = s->open_commit - 1;
+		}
+	}
 	goto out;
 
 fail:
@@ -493,6 +510,16 @@ out:
 	pthread_mutex_unlock(&s->mu);
 	pthread_mutex_unlock(&s->commit_mu);
 	return rc;
+}
+
+int keep_commit(struct keep_store *s, uint64_t *id)
+{
+	return commit(s, id, true);
+}
+
+int keep_commit_nosync(struct keep_store *s, uint64_t *id)
+{
+	return commit(s, id, false);
 }
 
 /* ---- statistics --------------------------------------------------------- */

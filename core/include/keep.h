@@ -311,6 +311,14 @@ int keep_removexattr(struct keep_store *s, uint64_t ino, const char *name);
  */
 int keep_commit(struct keep_store *s, uint64_t *id);
 
+/*
+ * The same commit, all-or-nothing, without waiting for the disk: it
+ * survives the crash of any process at once, and a power loss once a later
+ * keep_commit() (or the store's own checkpoint) has synced it.  For
+ * commits nobody waits on (a timer, a full dirty cache).
+ */
+int keep_commit_nosync(struct keep_store *s, uint64_t *id);
+
 /* Monotonic time (CLOCK_MONOTONIC, ns) of the first change not yet
  * committed, or 0 when there is none. */
 int64_t keep_dirty_since(struct keep_store *s);
