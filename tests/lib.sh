@@ -323,6 +323,10 @@ kfs_mount() {
 	local args=(mount "$store" "$mnt")
 	[ -n "$opts" ] && args+=(-o "$opts")
 	mkdir -p "$mnt"
+	if ! is_mounted "$mnt" && [ -n "$(ls -A "$mnt")" ]; then
+		diag "mount point '$mnt' is not empty: something wrote into it while it was not mounted"
+		return 1
+	fi
 	log="$KFS_TMP/daemon.$(basename "$mnt").log"
 	_kfs_track "$mnt"
 	_kfs_log[$mnt]=$log
@@ -443,10 +447,11 @@ kfs_remount() {
 	fi
 }
 
-# kfs_kill9 [MNT]: SIGKILL the daemon, wait for it to die, then unmount
-# the dead mount.
+# kfs_kill9 [MNT [PID...]]: SIGKILL the daemon, wait for it to die, then
+# SIGKILL and reap the PIDs (the workload: once the mount is gone it would
+# write into the bare mount point directory), then unmount the dead mount.
 kfs_kill9() {
-	local mnt=${1:-$KFS_MNT} pid i
+	local mnt=${1:-$KFS_MNT} pid i p
 	pid=${_kfs_pid[$mnt]:-}
 	if [ -z "$pid" ]; then
 		diag "kfs_kill9: no daemon known for '$mnt'"
@@ -461,6 +466,11 @@ kfs_kill9() {
 		wait "$pid" 2>/dev/null
 	fi
 	unset "_kfs_pid[$mnt]"
+	shift
+	for p in "$@"; do
+		kill -9 "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
 	_kfs_unmount_any "$mnt"
 	! is_mounted "$mnt"
 }

@@ -128,8 +128,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	sleep "$(printf '0.%03d' $((RANDOM % 1000)))"
 	((RANDOM % 4 == 0)) && sleep 1
 	killed_at=$(date +%s.%N)
-	kfs_kill9 "$M" || diag "round $r: dead mount still there"
-	wait "$wpid" 2>/dev/null
+	kfs_kill9 "$M" "$wpid" || diag "round $r: dead mount still there"
 	if [ -s "$ERRS" ]; then
 		while read -r t rest; do
 			if awk -v t="$t" -v k="$killed_at" 'BEGIN { exit !(t < k - 0.05) }'; then
