@@ -43,7 +43,18 @@ struct kfs_node {
 	uint64_t ino;  /* inode number inside view */
 	uint64_t nlookup;
 	uint64_t nopen;
+	/* What we know of the inode's xattrs (KFS_XATTRS_*), valid while
+	 * xattr_gen is unchanged.  Anything that changes xattrs behind the
+	 * kernel's back (a restore) must call kfs_node_xattr_changed(). */
+	int xattrs;
+	uint64_t xattr_gen;
 	struct kfs_node *next; /* hash chain */
+};
+
+enum {
+	KFS_XATTRS_UNKNOWN = 0,
+	KFS_XATTRS_NONE = 1, /* the inode has no xattrs at all */
+	KFS_XATTRS_SOME = 2,
 };
 
 struct kfs_nodes {
@@ -85,6 +96,18 @@ int kfs_node_open(struct kfs_nodes *t, uint64_t nodeid);
 /* Drop an open handle; same result as kfs_node_unref(). */
 int kfs_node_close(struct kfs_nodes *t, uint64_t nodeid, uint64_t *view,
 		   uint64_t *ino);
+
+/*
+ * The xattr cache: every "ls -l" asks for security.selinux and ACL xattrs
+ * that almost no file has.  kfs_node_xattrs() gives the known state and a
+ * generation; kfs_node_xattrs_learn() records a state learnt from the
+ * store, unless the generation moved meanwhile; kfs_node_xattr_changed()
+ * is called after every change of an inode's xattrs.
+ */
+int kfs_node_xattrs(struct kfs_nodes *t, uint64_t nodeid, uint64_t *gen);
+void kfs_node_xattrs_learn(struct kfs_nodes *t, uint64_t nodeid, uint64_t gen,
+			   int state);
+void kfs_node_xattr_changed(struct kfs_nodes *t, uint64_t nodeid);
 
 /* ---- daemon state (daemon.c) ------------------------------------------- */
 

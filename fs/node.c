@@ -224,3 +224,38 @@ int kfs_node_close(struct kfs_nodes *t, uint64_t nodeid, uint64_t *view,
 	pthread_mutex_unlock(&t->lock);
 	return gone;
 }
+
+int kfs_node_xattrs(struct kfs_nodes *t, uint64_t nodeid, uint64_t *gen)
+{
+	int state = KFS_XATTRS_UNKNOWN;
+	*gen = 0;
+	pthread_mutex_lock(&t->lock);
+	struct kfs_node *n = find(t, nodeid);
+	if (n) {
+		state = n->xattrs;
+		*gen = n->xattr_gen;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return state;
+}
+
+void kfs_node_xattrs_learn(struct kfs_nodes *t, uint64_t nodeid, uint64_t gen,
+			   int state)
+{
+	pthread_mutex_lock(&t->lock);
+	struct kfs_node *n = find(t, nodeid);
+	if (n && n->xattr_gen == gen)
+		n->xattrs = state;
+	pthread_mutex_unlock(&t->lock);
+}
+
+void kfs_node_xattr_changed(struct kfs_nodes *t, uint64_t nodeid)
+{
+	pthread_mutex_lock(&t->lock);
+	struct kfs_node *n = find(t, nodeid);
+	if (n) {
+		n->xattr_gen++;
+		n->xattrs = KFS_XATTRS_UNKNOWN;
+	}
+	pthread_mutex_unlock(&t->lock);
+}

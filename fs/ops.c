@@ -522,7 +522,28 @@ void kfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (!err)
 		err = kfs_errno(keep_setxattr(fs->store, i, name, value, size,
 					      kflags));
+	kfs_node_xattr_changed(&fs->nodes, ino);
 	fuse_reply_err(req, err);
+}
+
+/* Might the inode have xattrs?  Asking the store for the size of the list
+ * is one call; when it is empty the answer is kept for the next asks. */
+static int has_xattrs(struct kfs *fs, fuse_ino_t nodeid, uint64_t view,
+		      uint64_t ino)
+{
+	uint64_t gen;
+	size_t len = 1;
+	int state = kfs_node_xattrs(&fs->nodes, nodeid, &gen);
+
+	if (state != KFS_XATTRS_UNKNOWN)
+		return state == KFS_XATTRS_SOME;
+	if (nodeid == FUSE_ROOT_ID)
+		return 1; /* not in the table: nowhere to keep an answer */
+	if (keep_listxattr(fs->store, view, ino, NULL, 0, &len) != 0)
+		return 1; /* let getxattr report the error */
+	kfs_node_xattrs_learn(&fs->nodes, nodeid, gen,
+			      len ? KFS_XATTRS_SOME : KFS_XATTRS_NONE);
+	return len != 0;
 }
 
 void kfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
@@ -534,6 +555,8 @@ void kfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	uint64_t view, i;
 
 	int err = resolve(fs, ino, &view, &i);
+	if (!err && !has_xattrs(fs, ino, view, i))
+		err = ENODATA;
 	if (!err && size) {
 		buf = malloc(size);
 		if (!buf)
@@ -584,5 +607,6 @@ void kfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	int err = resolve_live(fs, ino, &i);
 	if (!err)
 		err = kfs_errno(keep_removexattr(fs->store, i, name));
+	kfs_node_xattr_changed(&fs->nodes, ino);
 	fuse_reply_err(req, err);
 }
