@@ -610,11 +610,8 @@ int db_load_meta(struct keep_store *s)
 	rc = meta_get_int(s, "format_version", &v);
 	if (rc)
 		return rc;
-	if (v < 1 || v > KEEP_FORMAT_VERSION) {
-		keep_log(LOG_ERR, "store format %lld, this keepfs reads up to %d",
-			 (long long)v, KEEP_FORMAT_VERSION);
+	if (v < 1 || v > KEEP_FORMAT_VERSION)
 		return KEEP_E_VERSION;
-	}
 	rc = meta_get_int(s, "block_size", &v);
 	if (rc)
 		return rc;
