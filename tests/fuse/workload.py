@@ -26,7 +26,10 @@ def main():
     rnd = random.Random(seed)
     log = open(log_path, "a", buffering=1)
     churn, n = [], 0
-    os.makedirs(top, exist_ok=True)
+    try:
+        os.makedirs(top, exist_ok=True)
+    except OSError:
+        return 0
 
     written = [0]
 
