@@ -449,6 +449,7 @@ int db_open(struct keep_store *s, const char *file, bool create, bool rdonly)
 	if (rc == 0 && !rdonly)
 		rc = exec(d->h, "PRAGMA synchronous = NORMAL;"
 				"PRAGMA cache_size = -16384;"
+				"PRAGMA temp_store = MEMORY;"
 				"PRAGMA wal_autocheckpoint = 0;"
 				"PRAGMA journal_size_limit = 67108864;");
 	if (rc) {

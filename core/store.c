@@ -47,7 +47,7 @@
 #define DB_NAME "store.db"
 #define LOCK_NAME "lock"
 #define DEFAULT_PAGE_SIZE 16384
-#define DEFAULT_DIRTY_LIMIT (32u << 20)
+#define DEFAULT_DIRTY_LIMIT (8u << 20)
 /* Dirty data smaller than this is encoded inside the commit's critical
  * section; larger sets are encoded outside it first. */
 #define ENCODE_OUTSIDE_BYTES (1u << 20)
@@ -332,7 +332,7 @@ int keep_store_open(const char *path, unsigned flags, struct keep_store **out)
 		rc = db_load_meta(s);
 	if (!rc) {
 		s->pool.size = s->block_size;
-		s->pool.max = (16u << 20) / s->block_size;
+		s->pool.max = (8u << 20) / s->block_size;
 		s->open_commit = db_last_commit(s) + 1;
 		s->synced = s->open_commit - 1;
 		rc = db_rpool_open(s, db);

@@ -103,14 +103,16 @@ enum {
 /*
  * Open the store at path.  KEEP_OPEN_WRITE takes an exclusive flock() on
  * STORE/lock (KEEP_E_LOCKED if held), runs crash recovery (reaps inodes
- * that were unlinked while open) and prepares the open commit.
+ * that were unlinked while open, which makes a commit if there were any)
+ * and prepares the open commit.
  * Returns 0, KEEP_E_NOTSTORE, KEEP_E_VERSION, KEEP_E_LOCKED,
  * KEEP_E_CORRUPT, or an errno.
  */
 int keep_store_open(const char *path, unsigned flags, struct keep_store **out);
 
-/* Commit outstanding changes (if writable) and close.  Returns the commit's
- * result; the handle is freed in every case.  NULL is a no-op. */
+/* Reclaim inodes left with no links, commit outstanding changes (if
+ * writable) durably, and close.  Returns the commit's result; the handle is
+ * freed in every case.  NULL is a no-op. */
 int keep_store_close(struct keep_store *s);
 
 /* Bytes per file block of this store. */
@@ -121,7 +123,8 @@ uint32_t keep_store_block_size(const struct keep_store *s);
 pid_t keep_store_lock_owner(const char *path);
 
 /* Bound on dirty file data held in memory before a commit is forced.
- * Default 32 MiB. */
+ * Default 8 MiB, at least 1 MiB.  A commit should fit in SQLite's page
+ * cache (16 MiB): one that does not spills and costs a second pass. */
 void keep_store_set_dirty_limit(struct keep_store *s, uint64_t bytes);
 
 /* ---- attributes -------------------------------------------------------- */
@@ -184,8 +187,9 @@ int keep_setattr(struct keep_store *s, uint64_t ino, const struct keep_attr *in,
 /*
  * Create a non-directory object: S_IFREG, S_IFIFO, S_IFSOCK, S_IFCHR,
  * S_IFBLK (mode has the type).  The group is inherited from a setgid
- * parent.  Returns 0, EEXIST, ENOENT (parent), ENOTDIR, ENAMETOOLONG,
- * EINVAL (bad type or name), ENOSPC, EPERM (reserved name).
+ * parent.  Returns 0, EEXIST (also for "." and ".."), ENOENT (parent),
+ * ENOTDIR, ENAMETOOLONG, EINVAL (bad type or name), ENOSPC, EROFS (a
+ * read-only handle), EPERM (reserved name).
  */
 int keep_mknod(struct keep_store *s, uint64_t parent, const char *name,
 	       uint32_t mode, uint64_t rdev, const struct keep_cred *cred,
@@ -200,20 +204,23 @@ int keep_symlink(struct keep_store *s, uint64_t parent, const char *name,
 int keep_readlink(struct keep_store *s, uint64_t view, uint64_t ino,
 		  char *buf, size_t size);
 
-/* Remove a non-directory entry.  The inode lives on while the file system
- * layer still holds it (see keep_forget).  Returns 0, ENOENT, EISDIR,
- * ENOTDIR, EPERM (reserved). */
+/* Remove a non-directory entry.  The inode lives on, with nlink 0, while
+ * the file system layer still holds it (see keep_forget).  Returns 0,
+ * ENOENT, EISDIR, ENOTDIR. */
 int keep_unlink(struct keep_store *s, uint64_t parent, const char *name);
-/* Returns 0, ENOENT, ENOTDIR, ENOTEMPTY, EBUSY (root). */
+/* Remove an empty directory; like keep_unlink, the inode lives on with
+ * nlink 0 until forgotten.  Returns 0, ENOENT, ENOTDIR, ENOTEMPTY, EINVAL
+ * ("."). */
 int keep_rmdir(struct keep_store *s, uint64_t parent, const char *name);
 
 enum {
 	KEEP_RENAME_NOREPLACE = 1 << 0,
 	KEEP_RENAME_EXCHANGE = 1 << 1,
 };
-/* POSIX rename plus the two renameat2 flags.  Returns 0, ENOENT, EEXIST,
- * ENOTEMPTY, EISDIR, ENOTDIR, EINVAL (directory into its own subtree,
- * both flags), EPERM (reserved name). */
+/* POSIX rename plus the two renameat2 flags.  A replaced target lives on
+ * like an unlinked one.  Returns 0, ENOENT, EEXIST, ENOTEMPTY, EISDIR,
+ * ENOTDIR, EINVAL (directory into its own subtree, both flags), EPERM
+ * (reserved name). */
 int keep_rename(struct keep_store *s, uint64_t parent, const char *name,
 		uint64_t newparent, const char *newname, unsigned flags);
 
@@ -289,8 +296,9 @@ enum {
  * Returns 0, ENODATA, ERANGE, ENOENT. */
 int keep_getxattr(struct keep_store *s, uint64_t view, uint64_t ino,
 		  const char *name, void *buf, size_t size, size_t *len);
-/* Returns 0, EEXIST (CREATE), ENODATA (REPLACE), ERANGE (name or value too
- * long), ENOSPC. */
+/* Returns 0, EEXIST (CREATE), ENODATA (REPLACE), ERANGE (name too long),
+ * E2BIG (value over KEEP_XATTR_SIZE_MAX), EINVAL (empty name, both flags),
+ * ENOSPC. */
 int keep_setxattr(struct keep_store *s, uint64_t ino, const char *name,
 		  const void *value, size_t size, unsigned flags);
 /* NUL-separated names, as listxattr(2).  size 0: *len gets the size
@@ -347,8 +355,9 @@ struct keep_stats {
 	char uuid[37];
 };
 
-/* Committed state (a mounted store's uncommitted changes are not seen).
- * Dedup ratio = history_block_bytes / blob_raw_bytes; compression ratio =
+/* The state this handle sees: the committed state for a read-only handle
+ * (a mounted store's uncommitted changes are not seen), the live state
+ * with its uncommitted rows for the writer.  Dedup ratio = history_block_bytes / blob_raw_bytes; compression ratio =
  * blob_raw_bytes / blob_stored_bytes. */
 int keep_stats(struct keep_store *s, struct keep_stats *out);
 
