@@ -298,15 +298,15 @@ static void dcache_put(struct dcache *c, uint64_t blob, const void *src,
 }
 
 /* Decode blob into a whole block buffer (zero-padded).  Any thread. */
-static int blob_load(struct keep_store *s, uint64_t blob, uint8_t *dst,
-		     bool cache)
+static int blob_load_with(struct keep_store *s, struct rslot *slot,
+			  uint64_t blob, uint8_t *dst, bool cache)
 {
 	size_t n = 0;
 	int rc;
 
 	if (dcache_get(s->dcache, blob, dst, s->block_size))
 		return 0;
-	rc = db_blob_read(s, blob, NULL, dst, s->block_size, &n);
+	rc = db_blob_read(s, slot, blob, dst, s->block_size, &n);
 	if (rc) {
 		if (rc == KEEP_E_CORRUPT)
 			rc = EIO;
@@ -316,6 +316,12 @@ static int blob_load(struct keep_store *s, uint64_t blob, uint8_t *dst,
 	if (cache)
 		dcache_put(s->dcache, blob, dst, n);
 	return 0;
+}
+
+static int blob_load(struct keep_store *s, uint64_t blob, uint8_t *dst,
+		     bool cache)
+{
+	return blob_load_with(s, NULL, blob, dst, cache);
 }
 
 /* ---- block lookup (live tree, under mu) ---------------------------------- */
@@ -585,23 +591,26 @@ int keep_read(struct keep_store *s, uint64_t view, uint64_t ino, uint64_t off,
 	}
 	pthread_mutex_unlock(&s->mu);
 
+	struct rslot *slot = !rc && nf ? db_reader_get(s) : NULL;
 	for (size_t i = 0; !rc && i < nf; i++) {
 		uint64_t bstart = f[i].idx * bs;
 		uint64_t lo = off > bstart ? off : bstart;
 		uint64_t hi = end < bstart + bs ? end : bstart + bs;
 		if (lo == bstart && hi == bstart + bs) {
 			/* whole block: decode straight into the caller's buffer */
-			rc = blob_load(s, f[i].blob, out + (lo - off), false);
+			rc = blob_load_with(s, slot, f[i].blob, out + (lo - off),
+					    false);
 			continue;
 		}
 		if (!tmp && !(tmp = malloc(bs))) {
 			rc = KEEP_E_NOMEM;
 			break;
 		}
-		rc = blob_load(s, f[i].blob, tmp, true);
+		rc = blob_load_with(s, slot, f[i].blob, tmp, true);
 		if (!rc)
 			memcpy(out + (lo - off), tmp + (lo - bstart), (size_t)(hi - lo));
 	}
+	db_reader_put(slot);
 	if (rc == EIO)
 		keep_log(LOG_ERR, "inode %llu: damaged data near offset %llu",
 			 (unsigned long long)ino, (unsigned long long)off);

@@ -262,7 +262,7 @@ struct db {
 struct rslot {
 	pthread_mutex_t mu;
 	sqlite3 *h;
-	sqlite3_stmt *read;
+	sqlite3_stmt *read, *begin, *end;
 	struct keep_codec *codec;
 };
 
@@ -1247,6 +1247,13 @@ int db_rpool_open(struct keep_store *s, const char *file)
 					      -1, SQLITE_PREPARE_PERSISTENT,
 					      &r->read, NULL) != SQLITE_OK)
 			rc = db_err(r->h, sqlite3_errcode(r->h), "prepare");
+		if (!rc && (sqlite3_prepare_v3(r->h, "BEGIN", -1,
+					       SQLITE_PREPARE_PERSISTENT, &r->begin,
+					       NULL) != SQLITE_OK ||
+			    sqlite3_prepare_v3(r->h, "COMMIT", -1,
+					       SQLITE_PREPARE_PERSISTENT, &r->end,
+					       NULL) != SQLITE_OK))
+			rc = db_err(r->h, sqlite3_errcode(r->h), "prepare");
 		if (!rc) {
 			exec(r->h, "PRAGMA cache_size = -2048");
 			r->codec = keep_codec_new();
@@ -1267,6 +1274,8 @@ void db_rpool_close(struct keep_store *s)
 		return;
 	for (int i = 0; i < RPOOL_SIZE; i++) {
 		sqlite3_finalize(p->slot[i].read);
+		sqlite3_finalize(p->slot[i].begin);
+		sqlite3_finalize(p->slot[i].end);
 		sqlite3_close_v2(p->slot[i].h);
 		keep_codec_free(p->slot[i].codec);
 		pthread_mutex_destroy(&p->slot[i].mu);
@@ -1275,14 +1284,11 @@ void db_rpool_close(struct keep_store *s)
 	s->readers = NULL;
 }
 
-int db_blob_read(struct keep_store *s, uint64_t id, struct keep_codec **codec,
-		 void *dst, size_t dstsize, size_t *size)
+struct rslot *db_reader_get(struct keep_store *s)
 {
 	struct rpool *p = s->readers;
 	struct rslot *r = NULL;
-	int src, rc = 0;
 
-	(void)codec;
 	for (int i = 0; i < RPOOL_SIZE && !r; i++)
 		if (pthread_mutex_trylock(&p->slot[i].mu) == 0)
 			r = &p->slot[i];
@@ -1291,6 +1297,28 @@ int db_blob_read(struct keep_store *s, uint64_t id, struct keep_codec **codec,
 			     RPOOL_SIZE];
 		pthread_mutex_lock(&r->mu);
 	}
+	/* one read transaction for all the blobs of a request: the locks
+	 * SQLite takes per transaction cost more than a small read */
+	sqlite3_step(r->begin);
+	sqlite3_reset(r->begin);
+	return r;
+}
+
+void db_reader_put(struct rslot *r)
+{
+	if (!r)
+		return;
+	sqlite3_step(r->end);
+	sqlite3_reset(r->end);
+	pthread_mutex_unlock(&r->mu);
+}
+
+int db_blob_read(struct keep_store *s, struct rslot *slot, uint64_t id,
+		 void *dst, size_t dstsize, size_t *size)
+{
+	struct rslot *r = slot ? slot : db_reader_get(s);
+	int src, rc = 0;
+
 	sqlite3_bind_int64(r->read, 1, (int64_t)id);
 	src = sqlite3_step(r->read);
 	if (src == SQLITE_ROW) {
@@ -1313,7 +1341,8 @@ int db_blob_read(struct keep_store *s, uint64_t id, struct keep_codec **codec,
 		rc = db_err(r->h, src, "read blob");
 	}
 	sqlite3_reset(r->read);
-	pthread_mutex_unlock(&r->mu);
+	if (!slot)
+		db_reader_put(r);
 	return rc;
 }
 

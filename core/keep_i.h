@@ -203,8 +203,13 @@ int db_blob_find(struct keep_store *s, const uint8_t *hash, uint64_t *id);
 int db_blob_insert(struct keep_store *s, const uint8_t *hash, size_t size,
 		   const void *data, size_t csize, unsigned flags,
 		   uint32_t crc, uint64_t *id);
-/* Reads a committed blob through a reader connection (any thread). */
-int db_blob_read(struct keep_store *s, uint64_t id, struct keep_codec **codec,
+/* Reader connections (any thread): get one, read committed blobs with it
+ * inside one read transaction, put it back.  db_blob_read with a NULL
+ * slot takes and returns one itself. */
+struct rslot;
+struct rslot *db_reader_get(struct keep_store *s);
+void db_reader_put(struct rslot *r);
+int db_blob_read(struct keep_store *s, struct rslot *slot, uint64_t id,
 		 void *dst, size_t dstsize, size_t *size);
 
 int db_xattr_get(struct keep_store *s, uint64_t view, uint64_t ino,
