@@ -27,7 +27,8 @@ for s in "${stressors[@]}"; do
 	name=${s%% *}
 	mkdir -p "$M/$name"
 	# shellcheck disable=SC2086
-	run_ok "stress-ng --$s for ${SECS}s" stress-ng --$s 2 --timeout "${SECS}s" --temp-path "$M/$name" \
+	extra=${s#"$name"}
+	run_ok "stress-ng --$name 2$extra for ${SECS}s" stress-ng --"$name" 2 $extra --timeout "${SECS}s" --temp-path "$M/$name" \
 		--verify --metrics-brief
 	all="$KFS_OUT$KFS_ERR"
 	like "$all" "successful run completed" "$name: successful run"
