@@ -44,6 +44,8 @@ struct keep_codec *keep_codec_new(void);
 void keep_codec_free(struct keep_codec *c);
 
 uint32_t keep_crc32c(const void *buf, size_t len);
+uint32_t keep_crc32c_soft(const void *buf, size_t len);
+uint32_t keep_crc32c_combine(uint32_t a, uint32_t b, uint64_t blen);
 void keep_hash(const void *buf, size_t len, uint8_t out[KEEP_HASH_BYTES]);
 
 /* Compress len bytes into *out (malloc'd, caller frees) with *flags.
