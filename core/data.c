@@ -1040,9 +1040,13 @@ static int apply_one(struct keep_store *s, struct dblock *b, struct apply_ino *a
 		if (!b->enc)
 			return KEEP_CORRUPT_BKPT("dirty block was not encoded");
 		rc = db_blob_find(s, b->hash, &blob);
-		if (rc == ENOENT)
-			rc = db_blob_insert(s, b->hash, b->rawlen, b->enc,
-					    b->enclen, b->flags, b->crc, &blob);
+		if (rc == ENOENT) {
+			rc = keep_fault("blob");
+			if (!rc)
+				rc = db_blob_insert(s, b->hash, b->rawlen, b->enc,
+						    b->enclen, b->flags, b->crc,
+						    &blob);
+		}
 		if (rc)
 			return rc;
 	}

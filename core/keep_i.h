@@ -26,6 +26,9 @@
 int keep_corrupt_at(const char *file, int line, const char *what);
 #define KEEP_CORRUPT_BKPT(what) keep_corrupt_at(__FILE__, __LINE__, (what))
 
+/* Test seam: non-zero (an errno) when KEEP_FAULT names this point. */
+int keep_fault(const char *point);
+
 int64_t keep_now_ns(void);	 /* CLOCK_REALTIME */
 int64_t keep_monotonic_ns(void); /* CLOCK_MONOTONIC */
 

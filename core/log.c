@@ -7,7 +7,9 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -127,6 +129,56 @@ int keep_errno(int rc)
 	default:
 		return EIO;
 	}
+}
+
+/*
+ * Fault injection for tests.  KEEP_FAULT="point:n[:errno]" makes the n-th
+ * (1-based) passage through keep_fault("point") fail with errno (default
+ * EIO), and every later one too when n is prefixed with '+'.  Unset, it
+ * costs one pointer test.
+ */
+static const char *fault_spec;
+static pthread_once_t fault_once = PTHREAD_ONCE_INIT;
+static unsigned long fault_hits;
+
+static void fault_init(void)
+{
+	fault_spec = getenv("KEEP_FAULT");
+}
+
+int keep_fault(const char *point)
+{
+	char name[64];
+	unsigned long n;
+	int err = EIO;
+	bool sticky = false;
+	const char *p;
+
+	pthread_once(&fault_once, fault_init);
+	if (!fault_spec)
+		return 0;
+	p = strchr(fault_spec, ':');
+	if (!p || (size_t)(p - fault_spec) >= sizeof(name))
+		return 0;
+	memcpy(name, fault_spec, (size_t)(p - fault_spec));
+	name[p - fault_spec] = '\0';
+	if (strcmp(name, point) != 0)
+		return 0;
+	p++;
+	if (*p == '+') {
+		sticky = true;
+		p++;
+	}
+	n = strtoul(p, (char **)&p, 10);
+	if (*p == ':')
+		err = atoi(p + 1);
+	unsigned long hit = __atomic_add_fetch(&fault_hits, 1, __ATOMIC_RELAXED);
+	if (hit == n || (sticky && hit >= n)) {
+		keep_log(LOG_WARNING, "injected fault at '%s' (%s)", point,
+			 strerror(err));
+		return err;
+	}
+	return 0;
 }
 
 int64_t keep_now_ns(void)

@@ -472,6 +472,8 @@ static int commit(struct keep_store *s, uint64_t *id, bool durable)
 	if (!rc)
 		rc = data_apply(s, &s->dirty, NULL);
 	if (!rc)
+		rc = keep_fault("commit");
+	if (!rc)
 		rc = db_commit(s, s->open_commit, keep_now_ns());
 	if (rc)
 		goto fail;
@@ -483,7 +485,9 @@ static int commit(struct keep_store *s, uint64_t *id, bool durable)
 	dmap_release(&s->dirty);
 sync:
 	if (durable && s->synced < s->open_commit - 1) {
-		rc = db_sync_wal(s);
+		rc = keep_fault("sync");
+		if (!rc)
+			rc = db_sync_wal(s);
 		if (rc) {
 			/* the commit stands, but the disk did not take it */
 			keep_log(LOG_ERR, "cannot sync the journal: %s",
@@ -574,6 +578,9 @@ int keep_check(struct keep_store *s, int data, keep_problem_cb cb, void *ctx,
 
 int keep_space_check(struct keep_store *s, uint64_t more)
 {
+	int err = keep_fault("space");
+	if (err)
+		return err;
 	static __thread int64_t last_ns;
 	static __thread uint64_t last_free;
 	int64_t now = keep_monotonic_ns();
