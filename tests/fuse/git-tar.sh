@@ -51,7 +51,7 @@ run_ok "extract on the plain disk" tar -C "$KFS_TMP/plain" -xpf "$TAR"
 run_ok "extract into the mount" tar -C "$M/tree" -xpf "$TAR"
 # directory sizes are the filesystem's business; everything else must match
 listing() {
-	(cd "$1" && find . -printf '%p|%y|%m|%U|%G|%s|%n|%T@|%l\n' |
+	(cd "$1" && find . -mindepth 1 -printf '%p|%y|%m|%U|%G|%s|%n|%T@|%l\n' |
 		awk -F'|' 'BEGIN { OFS = "|" } $2 == "d" { $6 = "" } { print }' | sort)
 }
 run_ok "diff -r: identical bytes" diff -r --no-dereference "$KFS_TMP/plain" "$M/tree"
