@@ -106,6 +106,7 @@ void kfs_close_node(struct kfs *fs, uint64_t nodeid)
 
 int kfs_commit(struct kfs *fs)
 {
+	kfs_times_restore_all(fs);
 	int rc = keep_commit(fs->store, NULL);
 	if (rc)
 		keep_log(LOG_ERR, "commit failed: %s", keep_strerror(rc));
@@ -147,6 +148,7 @@ static void *timer_main(void *arg)
 
 		int64_t since = keep_dirty_since(fs->store);
 		if (since != 0 && now_mono_ns() - since >= interval) {
+			kfs_times_restore_all(fs);
 			int rc = keep_commit(fs->store, NULL);
 			if (rc && !failing)
 				keep_log(LOG_ERR, "commit failed: %s",
@@ -242,6 +244,7 @@ static void kfs_destroy(void *userdata)
 {
 	struct kfs *fs = userdata;
 	/* Design note 3: the kernel drops everything at unmount. */
+	kfs_times_restore_all(fs);
 	kfs_nodes_release(&fs->nodes, forget_left, fs);
 	kfs_nodes_init(&fs->nodes);
 }
@@ -402,6 +405,7 @@ int kfs_run(const struct kfs_config *cfg, int ready_fd)
 
 	memset(&fs, 0, sizeof(fs));
 	fs.cfg = cfg;
+	pthread_mutex_init(&fs.times_lock, NULL);
 	fuse_last_error[0] = '\0';
 	fuse_set_log_func(fuse_log_to_keep);
 	if (cfg->debug)
@@ -500,5 +504,6 @@ out:
 	if (ready_fd >= 0)
 		close(ready_fd);
 	fuse_set_log_func(NULL);
+	pthread_mutex_destroy(&fs.times_lock);
 	return status;
 }

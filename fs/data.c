@@ -50,8 +50,12 @@ void kfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	uint64_t view, i;
 
 	int err = resolve_data(fs, ino, wants_write(fi->flags), &view, &i);
-	if (!err && (fi->flags & O_TRUNC))
+	if (!err && (fi->flags & O_TRUNC)) {
+		kfs_times_before(fs, ino, i);
 		err = truncate_zero(fs, i);
+		if (!err)
+			kfs_times_after(fs, ino, i);
+	}
 	if (!err)
 		err = kfs_node_open(&fs->nodes, ino);
 	if (err) {
@@ -152,9 +156,13 @@ void kfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	(void)fi;
 
 	int err = off < 0 ? EINVAL : resolve_data(fs, ino, 1, &view, &i);
-	if (!err)
+	if (!err) {
+		kfs_times_before(fs, ino, i);
 		err = kfs_errno(keep_write(fs->store, i, (uint64_t)off, buf,
 					   size));
+		if (!err)
+			kfs_times_after(fs, ino, i);
+	}
 	if (err)
 		fuse_reply_err(req, err);
 	else
@@ -165,14 +173,16 @@ void kfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	/* close() is not a durability point; fsync is.  The kernel has
 	 * already written its dirty pages back to us. */
-	(void)ino;
 	(void)fi;
+	kfs_times_restore(kfs_of(req), ino);
+	kfs_attr_refresh(kfs_of(req), ino);
 	fuse_reply_err(req, 0);
 }
 
 void kfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)fi;
+	kfs_times_restore(kfs_of(req), ino);
 	kfs_close_node(kfs_of(req), ino);
 	fuse_reply_err(req, 0);
 }
@@ -181,11 +191,13 @@ void kfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	       struct fuse_file_info *fi)
 {
 	/* One commit makes everything durable, data and metadata alike. */
-	(void)ino;
 	(void)datasync;
 	(void)fi;
 	struct kfs *fs = kfs_of(req);
-	fuse_reply_err(req, fs->cfg->read_only ? 0 : kfs_errno(kfs_commit(fs)));
+	int err = fs->cfg->read_only ? 0 : kfs_errno(kfs_commit(fs));
+	if (!err)
+		kfs_attr_refresh(fs, ino);
+	fuse_reply_err(req, err);
 }
 
 void kfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
@@ -209,10 +221,14 @@ void kfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 	if (mode & FALLOC_FL_PUNCH_HOLE)
 		kmode |= KEEP_FALLOC_PUNCH_HOLE;
 	int err = resolve_data(fs, ino, 1, &view, &i);
-	if (!err)
+	if (!err) {
+		kfs_times_before(fs, ino, i);
 		err = kfs_errno(keep_fallocate(fs->store, i, kmode,
 					       (uint64_t)offset,
 					       (uint64_t)length));
+		if (!err)
+			kfs_times_after(fs, ino, i);
+	}
 	fuse_reply_err(req, err);
 }
 
@@ -267,10 +283,14 @@ void kfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	 * copies by itself when we decline. */
 	if (!err && view_in != KEEP_LIVE)
 		err = EOPNOTSUPP;
-	if (!err && len)
+	if (!err && len) {
+		kfs_times_before(fs, ino_out, out);
 		err = kfs_errno(keep_copy_range(fs->store, in, (uint64_t)off_in,
 						out, (uint64_t)off_out, len,
 						&copied));
+		if (!err)
+			kfs_times_after(fs, ino_out, out);
+	}
 	if (err)
 		fuse_reply_err(req, err);
 	else

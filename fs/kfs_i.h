@@ -48,6 +48,12 @@ struct kfs_node {
 	 * kernel's back (a restore) must call kfs_node_xattr_changed(). */
 	int xattrs;
 	uint64_t xattr_gen;
+	/* Regular files under the writeback cache (times.c): the times the
+	 * kernel last gave or saw, and whether the store has others. */
+	int pin_valid;
+	int times_stale;
+	int attr_stale; /* the kernel's st_blocks may be out of date */
+	int64_t pin_mtime_ns, pin_ctime_ns;
 	struct kfs_node *next; /* hash chain */
 };
 
@@ -62,6 +68,8 @@ struct kfs_nodes {
 	struct kfs_node **buckets;
 	size_t nbuckets; /* a power of two */
 	size_t count;
+	uint64_t *stale; /* node ids whose times_stale was set */
+	size_t nstale, stale_cap;
 };
 
 /* Returns 0 or ENOMEM. */
@@ -109,6 +117,25 @@ void kfs_node_xattrs_learn(struct kfs_nodes *t, uint64_t nodeid, uint64_t gen,
 			   int state);
 void kfs_node_xattr_changed(struct kfs_nodes *t, uint64_t nodeid);
 
+/* Pinned times (see times.c).  kfs_node_pin() returns 1 with the pin
+ * when one is set.  kfs_node_pin_set() with force 0 sets only a missing
+ * pin; with force 1 it replaces it. */
+int kfs_node_pin(struct kfs_nodes *t, uint64_t nodeid, int64_t *mtime_ns,
+		 int64_t *ctime_ns);
+void kfs_node_pin_set(struct kfs_nodes *t, uint64_t nodeid, int64_t mtime_ns,
+		      int64_t ctime_ns, int force);
+/* Mark the node's store times stale.  Returns 0 or ENOMEM. */
+int kfs_node_mark_stale(struct kfs_nodes *t, uint64_t nodeid);
+/* If the node's times are stale: clear the mark and return 1 with the
+ * pin. */
+int kfs_node_take_stale(struct kfs_nodes *t, uint64_t nodeid,
+			int64_t *mtime_ns, int64_t *ctime_ns);
+/* Set or take (return and clear) the node's attr_stale mark. */
+void kfs_node_attr_stale(struct kfs_nodes *t, uint64_t nodeid);
+int kfs_node_take_attr_stale(struct kfs_nodes *t, uint64_t nodeid);
+/* Hand over the list of nodes marked stale (caller frees *ids). */
+size_t kfs_node_take_stale_list(struct kfs_nodes *t, uint64_t **ids);
+
 /* ---- daemon state (daemon.c) ------------------------------------------- */
 
 struct kfs {
@@ -118,6 +145,7 @@ struct kfs {
 	struct kfs_nodes nodes;
 	uint32_t block_size;
 	int writeback; /* the kernel does writeback caching */
+	pthread_mutex_t times_lock; /* orders time changes (times.c) */
 
 	/* commit timer */
 	pthread_t timer;
@@ -208,5 +236,23 @@ void kfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 
 /* Commit now (fsync, fsyncdir); logs a failure.  Returns a store code. */
 int kfs_commit(struct kfs *fs);
+
+/* ---- file times under the writeback cache (times.c) -------------------- */
+
+/* Around a change of a file's data by the daemon (write, fallocate,
+ * copy_file_range, O_TRUNC): the store stamps its own clock, the kernel
+ * keeps its own times. */
+void kfs_times_before(struct kfs *fs, uint64_t nodeid, uint64_t ino);
+void kfs_times_after(struct kfs *fs, uint64_t nodeid, uint64_t ino);
+/* After its data reached the store (flush, fsync), let the kernel fetch
+ * a changed file's attributes again: st_blocks is ours, not the
+ * kernel's. */
+void kfs_attr_refresh(struct kfs *fs, uint64_t nodeid);
+/* Put the kernel's times back into the store for one node, or all. */
+void kfs_times_restore(struct kfs *fs, uint64_t nodeid);
+void kfs_times_restore_all(struct kfs *fs);
+/* keep_setattr() for the kernel's SETATTR, keeping the pin true. */
+int kfs_times_setattr(struct kfs *fs, uint64_t nodeid, uint64_t ino,
+		      struct keep_attr *in, unsigned set, struct keep_attr *out);
 
 #endif /* KFS_I_H */

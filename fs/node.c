@@ -35,6 +35,8 @@ int kfs_nodes_init(struct kfs_nodes *t)
 		return ENOMEM;
 	t->nbuckets = KFS_NODES_MIN;
 	t->count = 0;
+	t->stale = NULL;
+	t->nstale = t->stale_cap = 0;
 	pthread_mutex_init(&t->lock, NULL);
 	return 0;
 }
@@ -56,9 +58,12 @@ void kfs_nodes_release(struct kfs_nodes *t,
 		}
 	}
 	free(t->buckets);
+	free(t->stale);
 	t->buckets = NULL;
+	t->stale = NULL;
 	t->nbuckets = 0;
 	t->count = 0;
+	t->nstale = t->stale_cap = 0;
 	pthread_mutex_destroy(&t->lock);
 }
 
@@ -258,4 +263,106 @@ void kfs_node_xattr_changed(struct kfs_nodes *t, uint64_t nodeid)
 		n->xattrs = KFS_XATTRS_UNKNOWN;
 	}
 	pthread_mutex_unlock(&t->lock);
+}
+
+int kfs_node_pin(struct kfs_nodes *t, uint64_t nodeid, int64_t *mtime_ns,
+		 int64_t *ctime_ns)
+{
+	int valid = 0;
+	pthread_mutex_lock(&t->lock);
+	struct kfs_node *n = find(t, nodeid);
+	if (n && n->pin_valid) {
+		*mtime_ns = n->pin_mtime_ns;
+		*ctime_ns = n->pin_ctime_ns;
+		valid = 1;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return valid;
+}
+
+void kfs_node_pin_set(struct kfs_nodes *t, uint64_t nodeid, int64_t mtime_ns,
+		      int64_t ctime_ns, int force)
+{
+	pthread_mutex_lock(&t->lock);
+	struct kfs_node *n = find(t, nodeid);
+	if (n && (force || !n->pin_valid)) {
+		n->pin_mtime_ns = mtime_ns;
+		n->pin_ctime_ns = ctime_ns;
+		n->pin_valid = 1;
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+int kfs_node_mark_stale(struct kfs_nodes *t, uint64_t nodeid)
+{
+	int err = 0;
+	pthread_mutex_lock(&t->lock);
+	struct kfs_node *n = find(t, nodeid);
+	if (n && n->pin_valid && !n->times_stale) {
+		if (t->nstale == t->stale_cap) {
+			size_t cap = t->stale_cap ? t->stale_cap * 2 : 64;
+			uint64_t *p = realloc(t->stale, cap * sizeof(*p));
+			if (p) {
+				t->stale = p;
+				t->stale_cap = cap;
+			}
+		}
+		if (t->nstale < t->stale_cap) {
+			t->stale[t->nstale++] = nodeid;
+			n->times_stale = 1;
+		} else {
+			err = ENOMEM;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	return err;
+}
+
+int kfs_node_take_stale(struct kfs_nodes *t, uint64_t nodeid,
+			int64_t *mtime_ns, int64_t *ctime_ns)
+{
+	int stale = 0;
+	pthread_mutex_lock(&t->lock);
+	struct kfs_node *n = find(t, nodeid);
+	if (n && n->times_stale) {
+		n->times_stale = 0;
+		*mtime_ns = n->pin_mtime_ns;
+		*ctime_ns = n->pin_ctime_ns;
+		stale = 1;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return stale;
+}
+
+size_t kfs_node_take_stale_list(struct kfs_nodes *t, uint64_t **ids)
+{
+	pthread_mutex_lock(&t->lock);
+	size_t n = t->nstale;
+	*ids = t->stale;
+	t->stale = NULL;
+	t->nstale = t->stale_cap = 0;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+void kfs_node_attr_stale(struct kfs_nodes *t, uint64_t nodeid)
+{
+	pthread_mutex_lock(&t->lock);
+	struct kfs_node *n = find(t, nodeid);
+	if (n)
+		n->attr_stale = 1;
+	pthread_mutex_unlock(&t->lock);
+}
+
+int kfs_node_take_attr_stale(struct kfs_nodes *t, uint64_t nodeid)
+{
+	int stale = 0;
+	pthread_mutex_lock(&t->lock);
+	struct kfs_node *n = find(t, nodeid);
+	if (n) {
+		stale = n->attr_stale;
+		n->attr_stale = 0;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return stale;
 }

@@ -70,6 +70,7 @@ void kfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 void kfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
+	kfs_times_restore(kfs_of(req), ino);
 	kfs_forget_node(kfs_of(req), ino, nlookup);
 	fuse_reply_none(req);
 }
@@ -78,8 +79,10 @@ void kfs_forget_multi(fuse_req_t req, size_t count,
 		      struct fuse_forget_data *forgets)
 {
 	struct kfs *fs = kfs_of(req);
-	for (size_t i = 0; i < count; i++)
+	for (size_t i = 0; i < count; i++) {
+		kfs_times_restore(fs, forgets[i].ino);
 		kfs_forget_node(fs, forgets[i].ino, forgets[i].nlookup);
+	}
 	fuse_reply_none(req);
 }
 
@@ -176,7 +179,7 @@ void kfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		set |= KEEP_SET_CTIME;
 	}
 
-	err = kfs_errno(keep_setattr(fs->store, i, &in, set, &out));
+	err = kfs_errno(kfs_times_setattr(fs, ino, i, &in, set, &out));
 	if (err)
 		fuse_reply_err(req, err);
 	else
