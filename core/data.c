@@ -669,11 +669,12 @@ static int data_begin(struct keep_store *s, uint64_t ino, uint64_t space,
 	return rc;
 }
 
-static int data_end(struct keep_store *s, struct kinode *n, int rc)
+static int data_end(struct keep_store *s, struct kinode *n, int rc,
+		    bool times)
 {
 	if (!rc) {
-		int64_t now = keep_now_ns();
-		n->a.mtime_ns = n->a.ctime_ns = now;
+		if (times || !s->kernel_times)
+			n->a.mtime_ns = n->a.ctime_ns = keep_now_ns();
 		rc = db_inode_put(s, n);
 	}
 	rc = db_release(s, rc);
@@ -710,7 +711,7 @@ int keep_write(struct keep_store *s, uint64_t ino, uint64_t off,
 	rc = write_locked(s, &n, off, buf, size);
 	if (!rc && off + size > n.a.size)
 		n.a.size = off + size;
-	rc = data_end(s, &n, rc);
+	rc = data_end(s, &n, rc, false);
 	pthread_mutex_unlock(&s->mu);
 	maybe_commit(s);
 	return rc;
@@ -756,7 +757,7 @@ int keep_fallocate(struct keep_store *s, uint64_t ino, unsigned mode,
 			pos = hi;
 		}
 	}
-	rc = data_end(s, &n, rc);
+	rc = data_end(s, &n, rc, true);
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
@@ -963,7 +964,7 @@ int keep_copy_range(struct keep_store *s, uint64_t ino_in, uint64_t off_in,
 			out.a.size = dp + chunk;
 		done_ += chunk;
 	}
-	rc = data_end(s, &out, rc);
+	rc = data_end(s, &out, rc, false);
 	if (!rc)
 		*copied = len;
 	free(tmp);

@@ -140,6 +140,7 @@ struct keep_store {
 	struct dmap dirty;    /* blocks changed since the swap */
 	struct dmap inflight; /* blocks being encoded by a commit */
 	uint64_t dirty_limit;
+	bool kernel_times;    /* keep_write leaves mtime/ctime alone */
 
 	struct rpool *readers;
 	struct dcache *dcache;

@@ -387,6 +387,13 @@ void keep_store_set_dirty_limit(struct keep_store *s, uint64_t bytes)
 	pthread_mutex_unlock(&s->mu);
 }
 
+void keep_store_set_write_times(struct keep_store *s, int on)
+{
+	pthread_mutex_lock(&s->mu);
+	s->kernel_times = !on;
+	pthread_mutex_unlock(&s->mu);
+}
+
 /* ---- changes ------------------------------------------------------------ */
 
 int keep_writable(struct keep_store *s)

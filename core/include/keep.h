@@ -127,6 +127,14 @@ pid_t keep_store_lock_owner(const char *path);
  * cache (16 MiB): one that does not spills and costs a second pass. */
 void keep_store_set_dirty_limit(struct keep_store *s, uint64_t bytes);
 
+/*
+ * Whether keep_write and keep_copy_range set the file's mtime and ctime
+ * (default yes).  A file system layer whose kernel keeps those times itself
+ * and sends them with setattr (FUSE's writeback cache) turns this off:
+ * a late write would otherwise overwrite the kernel's newer times.
+ */
+void keep_store_set_write_times(struct keep_store *s, int on);
+
 /* ---- attributes -------------------------------------------------------- */
 
 /* The root directory's inode number in every view. */
