@@ -96,10 +96,10 @@ void kfs_forget_node(struct kfs *fs, uint64_t nodeid, uint64_t n)
 		keep_forget(fs->store, ino);
 }
 
-void kfs_close_node(struct kfs *fs, uint64_t nodeid)
+void kfs_close_node(struct kfs *fs, uint64_t nodeid, int writer)
 {
 	uint64_t view, ino;
-	if (kfs_node_close(&fs->nodes, nodeid, &view, &ino) &&
+	if (kfs_node_close(&fs->nodes, nodeid, writer, &view, &ino) &&
 	    view == KEEP_LIVE)
 		keep_forget(fs->store, ino);
 }

@@ -57,7 +57,7 @@ void kfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			kfs_times_after(fs, ino, i);
 	}
 	if (!err)
-		err = kfs_node_open(&fs->nodes, ino);
+		err = kfs_node_open(&fs->nodes, ino, kfs_is_writer(fi->flags));
 	if (err) {
 		fuse_reply_err(req, err);
 		return;
@@ -65,7 +65,7 @@ void kfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->fh = 0;
 	fi->keep_cache = 1; /* only we change the data */
 	if (fuse_reply_open(req, fi) != 0)
-		kfs_close_node(fs, ino);
+		kfs_close_node(fs, ino, kfs_is_writer(fi->flags));
 }
 
 void kfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -101,7 +101,7 @@ void kfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, err);
 		return;
 	}
-	err = kfs_node_open(&fs->nodes, nodeid);
+	err = kfs_node_open(&fs->nodes, nodeid, kfs_is_writer(fi->flags));
 	if (err) {
 		kfs_forget_node(fs, nodeid, 1);
 		fuse_reply_err(req, err);
@@ -118,7 +118,7 @@ void kfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fi->fh = 0;
 	fi->keep_cache = 1;
 	if (fuse_reply_create(req, &e, fi) != 0) {
-		kfs_close_node(fs, nodeid);
+		kfs_close_node(fs, nodeid, kfs_is_writer(fi->flags));
 		kfs_forget_node(fs, nodeid, 1);
 	}
 }
@@ -181,9 +181,8 @@ void kfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 void kfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)fi;
 	kfs_times_restore(kfs_of(req), ino);
-	kfs_close_node(kfs_of(req), ino);
+	kfs_close_node(kfs_of(req), ino, kfs_is_writer(fi->flags));
 	fuse_reply_err(req, 0);
 }
 
@@ -246,10 +245,12 @@ void kfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	int err = resolve_data(fs, ino, 0, &view, &i);
 	/* The kernel asks without writing its dirty pages back first, and
 	 * the store would answer "hole" where they are.  Invalidating the
-	 * inode's pages writes them back (other threads serve those writes)
-	 * and returns once they are in the store. */
-	if (!err && fs->writeback && view == KEEP_LIVE) {
-		int res = fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+	 * inode's pages from off on writes them back (other threads serve
+	 * those writes) and returns once they are in the store.  Without a
+	 * writer there are no dirty pages, and the cache stays. */
+	if (!err && fs->writeback && view == KEEP_LIVE &&
+	    kfs_node_writers(&fs->nodes, ino) > 0) {
+		int res = fuse_lowlevel_notify_inval_inode(fs->se, ino, off, 0);
 		if (res < 0 && res != -ENOENT)
 			err = -res;
 	}

@@ -22,6 +22,7 @@
 
 #define FUSE_USE_VERSION 34
 
+#include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -43,6 +44,7 @@ struct kfs_node {
 	uint64_t ino;  /* inode number inside view */
 	uint64_t nlookup;
 	uint64_t nopen;
+	uint64_t nwriters; /* open handles that may write */
 	/* What we know of the inode's xattrs (KFS_XATTRS_*), valid while
 	 * xattr_gen is unchanged.  Anything that changes xattrs behind the
 	 * kernel's back (a restore) must call kfs_node_xattr_changed(). */
@@ -99,11 +101,16 @@ int kfs_node_ref(struct kfs_nodes *t, uint64_t view, uint64_t ino,
 int kfs_node_unref(struct kfs_nodes *t, uint64_t nodeid, uint64_t n,
 		   uint64_t *view, uint64_t *ino);
 
-/* Count an open handle (open, create, opendir).  Returns 0 or ENOMEM. */
-int kfs_node_open(struct kfs_nodes *t, uint64_t nodeid);
+/* Count an open handle (open, create, opendir); writer: it may write.
+ * Returns 0 or ENOMEM. */
+int kfs_node_open(struct kfs_nodes *t, uint64_t nodeid, int writer);
 /* Drop an open handle; same result as kfs_node_unref(). */
-int kfs_node_close(struct kfs_nodes *t, uint64_t nodeid, uint64_t *view,
-		   uint64_t *ino);
+int kfs_node_close(struct kfs_nodes *t, uint64_t nodeid, int writer,
+		   uint64_t *view, uint64_t *ino);
+/* Open handles of the node that may write.  While there is none, the
+ * kernel holds no dirty pages of it (close writes them back, and a shared
+ * mapping keeps its handle open). */
+uint64_t kfs_node_writers(struct kfs_nodes *t, uint64_t nodeid);
 
 /*
  * The xattr cache: every "ls -l" asks for security.selinux and ACL xattrs
@@ -167,7 +174,12 @@ int kfs_errno(int rc);
  * store when nothing holds it any more. */
 void kfs_forget_node(struct kfs *fs, uint64_t nodeid, uint64_t n);
 /* Release one open handle of nodeid. */
-void kfs_close_node(struct kfs *fs, uint64_t nodeid);
+void kfs_close_node(struct kfs *fs, uint64_t nodeid, int writer);
+/* Open flags that give a handle write access. */
+static inline int kfs_is_writer(int flags)
+{
+	return (flags & O_ACCMODE) != O_RDONLY;
+}
 
 /* Fill a struct stat from store attributes. */
 void kfs_stat_of(const struct kfs *fs, const struct keep_attr *a,

@@ -198,7 +198,7 @@ int kfs_node_unref(struct kfs_nodes *t, uint64_t nodeid, uint64_t count,
 	return gone;
 }
 
-int kfs_node_open(struct kfs_nodes *t, uint64_t nodeid)
+int kfs_node_open(struct kfs_nodes *t, uint64_t nodeid, int writer)
 {
 	if (nodeid == FUSE_ROOT_ID)
 		return 0;
@@ -207,16 +207,18 @@ int kfs_node_open(struct kfs_nodes *t, uint64_t nodeid)
 	struct kfs_node *n = find(t, nodeid);
 	if (!n && !(nodeid & KFS_NODE_VIEW_BIT))
 		n = get(t, nodeid, KEEP_LIVE, nodeid);
-	if (n)
+	if (n) {
 		n->nopen++;
-	else
+		if (writer)
+			n->nwriters++;
+	} else
 		err = (nodeid & KFS_NODE_VIEW_BIT) ? ENOENT : ENOMEM;
 	pthread_mutex_unlock(&t->lock);
 	return err;
 }
 
-int kfs_node_close(struct kfs_nodes *t, uint64_t nodeid, uint64_t *view,
-		   uint64_t *ino)
+int kfs_node_close(struct kfs_nodes *t, uint64_t nodeid, int writer,
+		   uint64_t *view, uint64_t *ino)
 {
 	if (nodeid == FUSE_ROOT_ID)
 		return 0;
@@ -225,6 +227,11 @@ int kfs_node_close(struct kfs_nodes *t, uint64_t nodeid, uint64_t *view,
 	if (!n || n->nopen == 0)
 		abort(); /* design note 2 */
 	n->nopen--;
+	/* Only a hint for lseek: never worth an abort. */
+	if (writer && n->nwriters > 0)
+		n->nwriters--;
+	if (n->nwriters > n->nopen)
+		n->nwriters = n->nopen;
 	int gone = drop_if_unused(t, n, view, ino);
 	pthread_mutex_unlock(&t->lock);
 	return gone;
@@ -365,4 +372,15 @@ int kfs_node_take_attr_stale(struct kfs_nodes *t, uint64_t nodeid)
 	}
 	pthread_mutex_unlock(&t->lock);
 	return stale;
+}
+
+uint64_t kfs_node_writers(struct kfs_nodes *t, uint64_t nodeid)
+{
+	uint64_t w = 0;
+	pthread_mutex_lock(&t->lock);
+	struct kfs_node *n = find(t, nodeid);
+	if (n)
+		w = n->nwriters;
+	pthread_mutex_unlock(&t->lock);
+	return w;
 }

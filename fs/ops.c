@@ -325,18 +325,18 @@ void kfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 void kfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct kfs *fs = kfs_of(req);
-	int err = kfs_node_open(&fs->nodes, ino);
+	int err = kfs_node_open(&fs->nodes, ino, 0);
 	fi->fh = 0;
 	if (err)
 		fuse_reply_err(req, err);
 	else if (fuse_reply_open(req, fi) != 0)
-		kfs_close_node(fs, ino);
+		kfs_close_node(fs, ino, 0);
 }
 
 void kfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)fi;
-	kfs_close_node(kfs_of(req), ino);
+	kfs_close_node(kfs_of(req), ino, 0);
 	fuse_reply_err(req, 0);
 }
 
