@@ -223,6 +223,9 @@ static void kfs_init(void *userdata, struct fuse_conn_info *conn)
 	 * the page cache. */
 	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
 	fs->writeback = !!(conn->want & FUSE_CAP_WRITEBACK_CACHE);
+	/* The kernel stamps writes itself and sends the times with setattr;
+	 * the store's own stamp would be a different, later time. */
+	keep_store_set_write_times(fs->store, !fs->writeback);
 
 	conn->max_write = 1u << 20;
 	conn->max_readahead = 1u << 20;

@@ -157,11 +157,10 @@ void kfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 
 	int err = off < 0 ? EINVAL : resolve_data(fs, ino, 1, &view, &i);
 	if (!err) {
-		kfs_times_before(fs, ino, i);
 		err = kfs_errno(keep_write(fs->store, i, (uint64_t)off, buf,
 					   size));
 		if (!err)
-			kfs_times_after(fs, ino, i);
+			kfs_node_attr_stale(&fs->nodes, ino);
 	}
 	if (err)
 		fuse_reply_err(req, err);
@@ -285,12 +284,11 @@ void kfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	if (!err && view_in != KEEP_LIVE)
 		err = EOPNOTSUPP;
 	if (!err && len) {
-		kfs_times_before(fs, ino_out, out);
 		err = kfs_errno(keep_copy_range(fs->store, in, (uint64_t)off_in,
 						out, (uint64_t)off_out, len,
 						&copied));
 		if (!err)
-			kfs_times_after(fs, ino_out, out);
+			kfs_node_attr_stale(&fs->nodes, ino_out);
 	}
 	if (err)
 		fuse_reply_err(req, err);

@@ -251,9 +251,9 @@ int kfs_commit(struct kfs *fs);
 
 /* ---- file times under the writeback cache (times.c) -------------------- */
 
-/* Around a change of a file's data by the daemon (write, fallocate,
- * copy_file_range, O_TRUNC): the store stamps its own clock, the kernel
- * keeps its own times. */
+/* Around a change of a file's data by the daemon that the store stamps
+ * with its own clock (fallocate, O_TRUNC) while the kernel keeps its own
+ * times. */
 void kfs_times_before(struct kfs *fs, uint64_t nodeid, uint64_t ino);
 void kfs_times_after(struct kfs *fs, uint64_t nodeid, uint64_t ino);
 /* After its data reached the store (flush, fsync), let the kernel fetch

@@ -4,14 +4,15 @@
  * Under the writeback cache the kernel owns the mtime and ctime of regular
  * files: it stamps them itself on write, and sends them to us in SETATTR
  * when it writes the inode back -- but only when they changed, and on its
- * own coarse clock.  The store, for its part, stamps its own clock on
- * every keep_write(), keep_fallocate(), keep_copy_range() and truncation.
+ * own coarse clock.  The store stamps its own clock on data changes too.
  * Left alone the two disagree, and a remount shows times that no one saw
  * while the file was mounted.
  *
- * So each such file gets a pin: the times the kernel last sent, or the
- * store's times before the daemon first changed its data.  A data change
- * marks the node stale; the pin is put back into the store before every
+ * Writes and copies are simple: the store is told not to stamp them
+ * (keep_store_set_write_times, in kfs_init).  It still stamps fallocate
+ * and truncation, so for those each file gets a pin: the times the kernel
+ * last sent, or the store's times before the daemon first changed its
+ * data.  Such a change marks the node stale; the pin is put back into the store before every
  * commit, at flush, release and forget, and at unmount.  A stale mark
  * that turns out unneeded costs one keep_setattr() of the same times.
  *
