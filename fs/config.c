@@ -209,6 +209,10 @@ static int parse_one(struct kfs_config *cfg, char *opt, char *err,
 	if (!strcmp(key, "fsname") || !strcmp(key, "subtype") ||
 	    !strcmp(key, "comment") || !strncmp(key, "x-", 2))
 		return 0; /* we set fsname and subtype ourselves */
+	/* mount(8) hands helpers "user=NAME" for fstab's user mounts */
+	if (val && (!strcmp(key, "user") || !strcmp(key, "users") ||
+		    !strcmp(key, "owner") || !strcmp(key, "group")))
+		return 0;
 
 	static const char *const flags[] = {
 		"ro", "rw", "allow_other", "allow_root", "debug", NULL,
