@@ -16,7 +16,7 @@
 
 #include "kfs.h"
 
-#define KFS_DEFAULT_DIRTY_LIMIT (UINT64_C(32) << 20)
+#define KFS_DEFAULT_DIRTY_LIMIT (UINT64_C(8) << 20)
 #define KFS_MIN_DIRTY_LIMIT (UINT64_C(1) << 20)
 #define KFS_MAX_COMMIT_INTERVAL 86400.0
 

@@ -17,7 +17,7 @@ struct kfs_config {
 
 	/* keepfs options */
 	double commit_interval;	  /* seconds; "commit_interval=" default 1 */
-	uint64_t dirty_limit;	  /* bytes; "dirty_limit=" default 32 MiB */
+	uint64_t dirty_limit;	  /* bytes; "dirty_limit=" default 8 MiB */
 	int snapdir_visible;	  /* "snapdir=visible|hidden" */
 
 	/* generic options */
