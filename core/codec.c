@@ -20,6 +20,8 @@
 struct keep_codec {
 	ZSTD_CCtx *cctx;
 	ZSTD_DCtx *dctx;
+	void *scratch; /* compression output, kept only when smaller */
+	size_t scratch_size;
 };
 
 int keep_codec_global_init(void)
@@ -52,6 +54,7 @@ void keep_codec_free(struct keep_codec *c)
 		return;
 	ZSTD_freeCCtx(c->cctx);
 	ZSTD_freeDCtx(c->dctx);
+	free(c->scratch);
 	free(c);
 }
 
@@ -63,32 +66,31 @@ void keep_hash(const void *buf, size_t len, uint8_t out[KEEP_HASH_BYTES])
 int keep_encode(struct keep_codec *c, const void *buf, size_t len, void **out,
 		size_t *outlen, unsigned *flags)
 {
-	size_t cap = ZSTD_compressBound(len);
-	void *dst = malloc(cap);
-	size_t n;
+	size_t cap = ZSTD_compressBound(len), n;
+	void *dst;
 
-	if (!dst)
-		return KEEP_E_NOMEM;
-	n = ZSTD_compress2(c->cctx, dst, cap, buf, len);
-	if (!ZSTD_isError(n) && n < len) {
-		*out = dst;
-		*outlen = n;
-		*flags = BLOB_ZSTD;
+	if (cap > c->scratch_size) {
+		void *p = realloc(c->scratch, cap);
+		if (!p)
+			return KEEP_E_NOMEM;
+		c->scratch = p;
+		c->scratch_size = cap;
+	}
+	n = ZSTD_compress2(c->cctx, c->scratch, cap, buf, len);
+	if (ZSTD_isError(n) || n >= len) {
+		/* incompressible: the caller stores its own bytes */
+		*out = NULL;
+		*outlen = len;
+		*flags = 0;
 		return 0;
 	}
-	/* incompressible: keep the raw bytes */
-	if (cap < len) {
-		void *p = realloc(dst, len);
-		if (!p) {
-			free(dst);
-			return KEEP_E_NOMEM;
-		}
-		dst = p;
-	}
-	memcpy(dst, buf, len);
+	dst = malloc(n);
+	if (!dst)
+		return KEEP_E_NOMEM;
+	memcpy(dst, c->scratch, n);
 	*out = dst;
-	*outlen = len;
-	*flags = 0;
+	*outlen = n;
+	*flags = BLOB_ZSTD;
 	return 0;
 }
 

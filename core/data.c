@@ -374,6 +374,10 @@ static int dirty_block(struct keep_store *s, uint64_t ino, uint64_t idx,
 	int rc;
 
 	if (b && b->kind == DIRTY_DATA) {
+		free(b->enc); /* about to change: encode again */
+		b->enc = NULL;
+		b->encoded = false;
+		b->zero = false;
 		*out = b;
 		return 0;
 	}
@@ -402,6 +406,8 @@ static int dirty_block(struct keep_store *s, uint64_t ino, uint64_t idx,
 	}
 	free(b->enc);
 	b->enc = NULL;
+	b->encoded = false;
+	b->zero = false;
 	b->kind = DIRTY_DATA;
 	b->buf = buf;
 	s->dirty.bytes += bs;
@@ -984,11 +990,12 @@ int data_encode(struct keep_store *s, struct dmap *m)
 	for (size_t i = 0; i < m->nbuckets; i++)
 		for (struct dblock *b = m->tab[i]; b; b = b->next) {
 			size_t len;
-			if (b->kind != DIRTY_DATA || b->enc || b->zero)
+			if (b->kind != DIRTY_DATA || b->encoded)
 				continue;
 			len = s->block_size;
 			while (len > 0 && b->buf[len - 1] == 0)
 				len--;
+			b->encoded = true;
 			if (len == 0) {
 				b->zero = true;
 				continue;
@@ -999,7 +1006,7 @@ int data_encode(struct keep_store *s, struct dmap *m)
 					     &b->enclen, &b->flags);
 			if (rc)
 				return rc;
-			b->crc = keep_crc32c(b->enc, b->enclen);
+			b->crc = keep_crc32c(b->enc ? b->enc : b->buf, b->enclen);
 		}
 	return 0;
 }
@@ -1038,13 +1045,14 @@ static int apply_one(struct keep_store *s, struct dblock *b, struct apply_ino *a
 	if (b->kind == DIRTY_BLOB) {
 		blob = b->blob;
 	} else {
-		if (!b->enc)
+		if (!b->encoded)
 			return KEEP_CORRUPT_BKPT("dirty block was not encoded");
 		rc = db_blob_find(s, b->hash, &blob);
 		if (rc == ENOENT) {
 			rc = keep_fault("blob");
 			if (!rc)
-				rc = db_blob_insert(s, b->hash, b->rawlen, b->enc,
+				rc = db_blob_insert(s, b->hash, b->rawlen,
+						    b->enc ? b->enc : b->buf,
 						    b->enclen, b->flags, b->crc,
 						    &blob);
 		}
@@ -1083,6 +1091,7 @@ int data_apply(struct keep_store *s, struct dmap *m, struct dmap *newer)
 			rc = apply_one(s, b, &a);
 			free(b->enc);
 			b->enc = NULL;
+			b->encoded = false;
 		}
 	if (!rc)
 		rc = flush_ino(s, &a);

@@ -51,8 +51,9 @@ uint32_t keep_crc32c_soft(const void *buf, size_t len);
 uint32_t keep_crc32c_combine(uint32_t a, uint32_t b, uint64_t blen);
 void keep_hash(const void *buf, size_t len, uint8_t out[KEEP_HASH_BYTES]);
 
-/* Compress len bytes into *out (malloc'd, caller frees) with *flags.
- * Stores raw when compression does not make it smaller. */
+/* Compress len bytes: *out (malloc'd, caller frees) with *flags =
+ * BLOB_ZSTD, or *out = NULL and *flags = 0 when compression does not make
+ * it smaller (the caller then stores buf itself, *outlen = len). */
 int keep_encode(struct keep_codec *c, const void *buf, size_t len,
 		void **out, size_t *outlen, unsigned *flags);
 /* Decode a stored blob of decoded size `size` into dst (size bytes). */
@@ -85,8 +86,9 @@ struct dblock {
 	uint64_t blob;
 	uint8_t *buf;
 	/* filled by the encoder */
+	bool encoded;
 	uint8_t hash[KEEP_HASH_BYTES];
-	void *enc;
+	void *enc; /* compressed bytes, or NULL: stored as buf */
 	size_t enclen, rawlen;
 	unsigned flags;
 	uint32_t crc; /* of enc */
