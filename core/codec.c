@@ -111,6 +111,23 @@ int keep_decode(struct keep_codec *c, const void *src, size_t srclen,
 	return 0;
 }
 
+size_t keep_trim_zeros(const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	/* whole 64-byte chunks from the end, then the remaining bytes */
+	while (len >= 64) {
+		uint64_t w[8];
+		memcpy(w, p + len - 64, 64);
+		if (w[0] | w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7])
+			break;
+		len -= 64;
+	}
+	while (len > 0 && p[len - 1] == 0)
+		len--;
+	return len;
+}
+
 bool keep_is_zero(const void *buf, size_t len)
 {
 	const uint8_t *p = buf;

@@ -656,12 +656,19 @@ static int write_locked(struct keep_store *s, struct kinode *n, uint64_t off,
 	return 0;
 }
 
-/* Common start of a data change: the live regular file, in a change. */
+/*
+ * Common start of a data change: the live regular file, in a change.  The
+ * only row a data change writes is the inode's; when that version was born
+ * in the open commit it is one UPDATE, atomic by itself, and needs no
+ * savepoint (the common case: every write after a file's first in a
+ * commit).
+ */
 static int data_begin(struct keep_store *s, uint64_t ino, uint64_t space,
-		      struct kinode *n)
+		      struct kinode *n, bool *sp)
 {
 	int rc = keep_begin(s);
 
+	*sp = false;
 	if (!rc)
 		rc = keep_space_check(s, space);
 	if (!rc)
@@ -670,20 +677,23 @@ static int data_begin(struct keep_store *s, uint64_t ino, uint64_t space,
 		rc = EISDIR;
 	if (!rc && !S_ISREG(n->a.mode))
 		rc = EINVAL;
-	if (!rc)
+	if (!rc && n->born != s->open_commit) {
 		rc = db_savepoint(s);
+		*sp = rc == 0;
+	}
 	return rc;
 }
 
 static int data_end(struct keep_store *s, struct kinode *n, int rc,
-		    bool times)
+		    bool times, bool sp)
 {
 	if (!rc) {
 		if (times || !s->kernel_times)
 			n->a.mtime_ns = n->a.ctime_ns = keep_now_ns();
 		rc = db_inode_put(s, n);
 	}
-	rc = db_release(s, rc);
+	if (sp)
+		rc = db_release(s, rc);
 	if (!rc)
 		keep_touch(s);
 	return rc;
@@ -704,12 +714,13 @@ int keep_write(struct keep_store *s, uint64_t ino, uint64_t off,
 	       const void *buf, size_t size)
 {
 	struct kinode n;
+	bool sp;
 	int rc;
 
 	if (off > MAX_FILE_SIZE || size > MAX_FILE_SIZE - off)
 		return EFBIG;
 	pthread_mutex_lock(&s->mu);
-	rc = data_begin(s, ino, size, &n);
+	rc = data_begin(s, ino, size, &n, &sp);
 	if (rc) {
 		pthread_mutex_unlock(&s->mu);
 		return rc;
@@ -717,7 +728,7 @@ int keep_write(struct keep_store *s, uint64_t ino, uint64_t off,
 	rc = write_locked(s, &n, off, buf, size);
 	if (!rc && off + size > n.a.size)
 		n.a.size = off + size;
-	rc = data_end(s, &n, rc, false);
+	rc = data_end(s, &n, rc, false, sp);
 	pthread_mutex_unlock(&s->mu);
 	maybe_commit(s);
 	return rc;
@@ -729,6 +740,7 @@ int keep_fallocate(struct keep_store *s, uint64_t ino, unsigned mode,
 	uint32_t bs = s->block_size;
 	struct kinode n;
 	uint64_t end;
+	bool sp;
 	int rc;
 
 	if (mode & ~(unsigned)(KEEP_FALLOC_KEEP_SIZE | KEEP_FALLOC_PUNCH_HOLE))
@@ -741,7 +753,7 @@ int keep_fallocate(struct keep_store *s, uint64_t ino, unsigned mode,
 		return EFBIG;
 	end = off + len;
 	pthread_mutex_lock(&s->mu);
-	rc = data_begin(s, ino, 0, &n);
+	rc = data_begin(s, ino, 0, &n, &sp);
 	if (rc) {
 		pthread_mutex_unlock(&s->mu);
 		return rc;
@@ -763,7 +775,7 @@ int keep_fallocate(struct keep_store *s, uint64_t ino, unsigned mode,
 			pos = hi;
 		}
 	}
-	rc = data_end(s, &n, rc, true);
+	rc = data_end(s, &n, rc, true, sp);
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
@@ -893,6 +905,7 @@ int keep_copy_range(struct keep_store *s, uint64_t ino_in, uint64_t off_in,
 	struct kinode in, out;
 	uint8_t *tmp = NULL;
 	uint64_t done_ = 0;
+	bool sp;
 	int rc;
 
 	pthread_mutex_lock(&s->mu);
@@ -915,7 +928,7 @@ int keep_copy_range(struct keep_store *s, uint64_t ino_in, uint64_t off_in,
 		rc = EINVAL;
 		goto out_unlocked_tx;
 	}
-	rc = data_begin(s, ino_out, len, &out);
+	rc = data_begin(s, ino_out, len, &out, &sp);
 	if (rc)
 		goto out_unlocked_tx;
 	tmp = malloc(bs);
@@ -970,7 +983,7 @@ int keep_copy_range(struct keep_store *s, uint64_t ino_in, uint64_t off_in,
 			out.a.size = dp + chunk;
 		done_ += chunk;
 	}
-	rc = data_end(s, &out, rc, false);
+	rc = data_end(s, &out, rc, false, sp);
 	if (!rc)
 		*copied = len;
 	free(tmp);
@@ -992,9 +1005,7 @@ int data_encode(struct keep_store *s, struct dmap *m)
 			size_t len;
 			if (b->kind != DIRTY_DATA || b->encoded)
 				continue;
-			len = s->block_size;
-			while (len > 0 && b->buf[len - 1] == 0)
-				len--;
+			len = keep_trim_zeros(b->buf, s->block_size);
 			b->encoded = true;
 			if (len == 0) {
 				b->zero = true;

@@ -61,6 +61,8 @@ int keep_decode(struct keep_codec *c, const void *src, size_t srclen,
 		unsigned flags, void *dst, size_t size);
 
 bool keep_is_zero(const void *buf, size_t len);
+/* Length of buf without its trailing zero bytes. */
+size_t keep_trim_zeros(const void *buf, size_t len);
 void keep_random(void *buf, size_t len);
 
 /* ---- in-memory inode -------------------------------------------------- */
