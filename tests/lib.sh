@@ -364,14 +364,28 @@ kfs_mount() {
 	return 0
 }
 
-# _kfs_reap MNT: waits up to 30 s for MNT's daemon to exit; echoes its exit
-# status when it was our child, "gone" otherwise, "alive" if it did not exit.
+# _kfs_reap MNT: waits up to 30 s for MNT's daemon to exit and sets
+# _kfs_reaped to its exit status when it was our child, "gone" otherwise,
+# "alive" if it did not exit.  It must run in this shell, not in a $(...)
+# subshell: only the shell that started the daemon can wait for it.
 _kfs_reap() {
 	local mnt=$1 pid=${_kfs_pid[$1]:-} i rc=0
-	[ -n "$pid" ] || {
-		echo gone
-		return
-	}
+	_kfs_reaped=gone
+	[ -n "$pid" ] || return 0
+	for ((i = 0; i < 600; i++)); do
+		_kfs_alive "$pid" || break
+		sleep 0.05
+	done
+	if _kfs_alive "$pid"; then
+		_kfs_reaped=alive
+		return 0
+	fi
+	if [ "${_kfs_child[$mnt]:-0}" -eq 1 ]; then
+		wait "$pid" 2>/dev/null || rc=$?
+		_kfs_reaped=$rc
+	fi
+	unset "_kfs_pid[$mnt]"
+}
 	if [ "${_kfs_child[$mnt]:-0}" -eq 1 ]; then
 		for ((i = 0; i < 600; i++)); do
 			_kfs_alive "$pid" || break
@@ -420,7 +434,8 @@ kfs_umount() {
 		fail "unmount '$mnt'" "exit status $rc: $out" "$(tail -n 20 "${_kfs_log[$mnt]:-/dev/null}")"
 		return 1
 	fi
-	st=$(_kfs_reap "$mnt")
+	_kfs_reap "$mnt"
+	st=$_kfs_reaped
 	problems=$(_kfs_log_problems "$mnt")
 	if is_mounted "$mnt"; then
 		fail "unmount '$mnt'" "still mounted after a successful umount"
