@@ -149,7 +149,9 @@ static void *timer_main(void *arg)
 		int64_t since = keep_dirty_since(fs->store);
 		if (since != 0 && now_mono_ns() - since >= interval) {
 			kfs_times_restore_all(fs);
-			int rc = keep_commit(fs->store, NULL);
+			/* nobody waits on this one: it must survive a crash
+			 * of the daemon, not a power loss (the contract) */
+			int rc = keep_commit_nosync(fs->store, NULL);
 			if (rc && !failing)
 				keep_log(LOG_ERR, "commit failed: %s",
 					 keep_strerror(rc));
