@@ -386,31 +386,6 @@ _kfs_reap() {
 	fi
 	unset "_kfs_pid[$mnt]"
 }
-	if [ "${_kfs_child[$mnt]:-0}" -eq 1 ]; then
-		for ((i = 0; i < 600; i++)); do
-			_kfs_alive "$pid" || break
-			sleep 0.05
-		done
-		if _kfs_alive "$pid"; then
-			echo alive
-			return
-		fi
-		wait "$pid" 2>/dev/null || rc=$?
-		unset "_kfs_pid[$mnt]"
-		echo "$rc"
-	else
-		for ((i = 0; i < 600; i++)); do
-			_kfs_alive "$pid" || break
-			sleep 0.05
-		done
-		if _kfs_alive "$pid"; then
-			echo alive
-			return
-		fi
-		unset "_kfs_pid[$mnt]"
-		echo gone
-	fi
-}
 
 # sanitizer and crash reports in a daemon log
 _kfs_log_problems() {
