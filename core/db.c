@@ -68,7 +68,6 @@ enum sid {
 	ST_DIRENT_DIE,
 	ST_DIRENT_DELETE,
 	ST_DIRENT_CHILD,
-	ST_DIRENT_PARENT,
 	ST_DIRENT_LIST_LIVE,
 	ST_DIRENT_LIST_VIEW,
 	ST_BLOCK_GET_LIVE,
@@ -99,7 +98,7 @@ enum sid {
 };
 
 #define INODE_COLS "born, mode, uid, gid, nlink, size, rdev, atime, mtime, " \
-		   "ctime, btime, nblocks"
+		   "ctime, btime, nblocks, parent"
 
 static const char *const sql_text[ST__COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -121,18 +120,19 @@ static const char *const sql_text[ST__COUNT] = {
 	[ST_INODE_UPDATE] = "UPDATE inodes SET mode = ?3, uid = ?4, gid = ?5, "
 			    "nlink = ?6, size = ?7, rdev = ?8, atime = ?9, "
 			    "mtime = ?10, ctime = ?11, btime = ?12, "
-			    "nblocks = ?13 WHERE ino = ?1 AND born = ?2",
+			    "nblocks = ?13, parent = ?14 "
+			    "WHERE ino = ?1 AND born = ?2",
 	[ST_INODE_DIE] = "UPDATE inodes SET died = ?3 "
 			 "WHERE ino = ?1 AND born = ?2 AND died IS NULL",
 	[ST_INODE_COPY] = "INSERT INTO inodes(ino, born, mode, uid, gid, nlink, "
 			  "size, rdev, atime, mtime, ctime, btime, nblocks, "
-			  "symlink) SELECT ino, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-			  "?10, ?11, ?12, ?13, ?14, symlink FROM inodes "
+			  "parent, symlink) SELECT ino, ?3, ?4, ?5, ?6, ?7, ?8, "
+			  "?9, ?10, ?11, ?12, ?13, ?14, ?15, symlink FROM inodes "
 			  "WHERE ino = ?1 AND born = ?2",
 	[ST_INODE_INSERT] = "INSERT INTO inodes(ino, born, mode, uid, gid, "
 			    "nlink, size, rdev, atime, mtime, ctime, btime, "
-			    "nblocks, symlink) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-			    "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+			    "nblocks, parent, symlink) VALUES (?1, ?2, ?3, ?4, "
+			    "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
 	[ST_INODE_DELETE] = "DELETE FROM inodes WHERE ino = ?1 AND born = ?2",
 	[ST_SYMLINK_LIVE] = "SELECT symlink FROM inodes "
 			    "WHERE ino = ?1 AND died IS NULL",
@@ -142,20 +142,21 @@ static const char *const sql_text[ST__COUNT] = {
 	[ST_ORPHANS] = "SELECT ino FROM inodes "
 		       "WHERE died IS NULL AND nlink = 0 LIMIT ?1",
 
-	[ST_DIRENT_FIND_LIVE] = "SELECT id, ino FROM dirents WHERE parent = ?1 "
+	[ST_DIRENT_FIND_LIVE] = "SELECT id, ino FROM dirents INDEXED BY dirents_name "
+				"WHERE parent = ?1 "
 				"AND name = ?2 AND died IS NULL",
 	[ST_DIRENT_FIND_VIEW] = "SELECT id, ino, died FROM dirents "
+				"INDEXED BY dirents_name "
 				"WHERE parent = ?1 AND name = ?2 AND born <= ?3 "
 				"ORDER BY born DESC LIMIT 1",
-	[ST_DIRENT_ADD] = "INSERT INTO dirents(parent, name, born, ino) "
-			  "VALUES (?1, ?2, ?3, ?4)",
-	[ST_DIRENT_DIE] = "UPDATE dirents SET died = ?2 "
-			  "WHERE id = ?1 AND born < ?2 AND died IS NULL",
-	[ST_DIRENT_DELETE] = "DELETE FROM dirents WHERE id = ?1 AND born = ?2",
+	[ST_DIRENT_ADD] = "INSERT INTO dirents(parent, id, name, born, ino) "
+			  "VALUES (?1, ?5, ?2, ?3, ?4)",
+	[ST_DIRENT_DIE] = "UPDATE dirents SET died = ?2 WHERE parent = ?3 "
+			  "AND id = ?1 AND born < ?2 AND died IS NULL",
+	[ST_DIRENT_DELETE] = "DELETE FROM dirents WHERE parent = ?3 AND id = ?1 "
+			     "AND born = ?2",
 	[ST_DIRENT_CHILD] = "SELECT 1 FROM dirents WHERE parent = ?1 "
 			    "AND died IS NULL LIMIT 1",
-	[ST_DIRENT_PARENT] = "SELECT parent FROM dirents WHERE ino = ?1 "
-			     "AND died IS NULL LIMIT 1",
 	[ST_DIRENT_LIST_LIVE] = "SELECT id, name, ino FROM dirents "
 				"WHERE parent = ?1 AND id > ?2 AND died IS NULL "
 				"ORDER BY id LIMIT ?3",
@@ -228,14 +229,12 @@ static const char schema_sql[] =
 	" gid INTEGER NOT NULL, nlink INTEGER NOT NULL, size INTEGER NOT NULL,"
 	" rdev INTEGER NOT NULL, atime INTEGER NOT NULL, mtime INTEGER NOT NULL,"
 	" ctime INTEGER NOT NULL, btime INTEGER NOT NULL,"
-	" nblocks INTEGER NOT NULL, symlink BLOB,"
+	" nblocks INTEGER NOT NULL, parent INTEGER NOT NULL, symlink BLOB,"
 	" PRIMARY KEY(ino, born)) WITHOUT ROWID;"
-	"CREATE TABLE dirents(id INTEGER PRIMARY KEY, parent INTEGER NOT NULL,"
+	"CREATE TABLE dirents(parent INTEGER NOT NULL, id INTEGER NOT NULL,"
 	" name BLOB NOT NULL, born INTEGER NOT NULL, died INTEGER,"
-	" ino INTEGER NOT NULL);"
-	"CREATE INDEX dirents_name ON dirents(parent, name, born);"
-	"CREATE INDEX dirents_order ON dirents(parent, id);"
-	"CREATE INDEX dirents_ino ON dirents(ino);"
+	" ino INTEGER NOT NULL, PRIMARY KEY(parent, id)) WITHOUT ROWID;"
+	"CREATE INDEX dirents_name ON dirents(parent, name, born, died, ino);"
 	"CREATE TABLE blocks(ino INTEGER NOT NULL, idx INTEGER NOT NULL,"
 	" born INTEGER NOT NULL, died INTEGER, blob INTEGER NOT NULL,"
 	" PRIMARY KEY(ino, idx, born)) WITHOUT ROWID;"
@@ -545,9 +544,12 @@ int db_create_schema(struct keep_store *s, const struct keep_init_opts *o,
 		rc = meta_set(s, "created_ns", NULL, now, false);
 	if (!rc)
 		rc = meta_set(s, "next_ino", NULL, KEEP_ROOT_INO + 1, false);
+	if (!rc)
+		rc = meta_set(s, "next_dirent", NULL, 1, false);
 	if (!rc) {
 		/* commit 1 holds the empty root directory */
 		struct kinode root = {
+			.parent = KEEP_ROOT_INO,
 			.a = {.ino = KEEP_ROOT_INO,
 			      .mode = S_IFDIR | (o->root_mode ? o->root_mode & 07777 : 0755),
 			      .uid = o->uid,
@@ -623,6 +625,10 @@ int db_load_meta(struct keep_store *s)
 	if (rc)
 		return rc;
 	s->next_ino = (uint64_t)v;
+	rc = meta_get_int(s, "next_dirent", &v);
+	if (rc)
+		return rc;
+	s->next_dirent = (uint64_t)v;
 
 	STMT(q, s, ST_META_GET);
 	sqlite3_bind_text(q, 1, "uuid", -1, SQLITE_STATIC);
@@ -673,6 +679,9 @@ int db_commit(struct keep_store *s, uint64_t id, int64_t time_ns)
 	}
 	if (!rc)
 		rc = meta_set(s, "next_ino", NULL, (int64_t)s->next_ino, false);
+	if (!rc)
+		rc = meta_set(s, "next_dirent", NULL, (int64_t)s->next_dirent,
+			      false);
 	if (!rc) {
 		STMT(st, s, ST_COMMIT);
 		rc = run(s, st, "commit");
@@ -740,6 +749,7 @@ static void read_inode(sqlite3_stmt *st, uint64_t ino, struct kinode *n)
 	n->a.ctime_ns = sqlite3_column_int64(st, 9);
 	n->a.btime_ns = sqlite3_column_int64(st, 10);
 	n->a.blocks = (uint64_t)sqlite3_column_int64(st, 11);
+	n->parent = (uint64_t)sqlite3_column_int64(st, 12);
 	n->rid = 0;
 }
 
@@ -762,7 +772,7 @@ int db_inode_get(struct keep_store *s, uint64_t view, uint64_t ino,
 		sqlite3_bind_int64(st, 2, (int64_t)view);
 	src = sqlite3_step(st);
 	if (src == SQLITE_ROW) {
-		if (view == KEEP_LIVE || alive_at(st, 12, view)) {
+		if (view == KEEP_LIVE || alive_at(st, 13, view)) {
 			read_inode(st, ino, out);
 			rc = 0;
 		}
@@ -786,6 +796,7 @@ static void bind_attrs(sqlite3_stmt *st, int first, const struct kinode *n)
 	sqlite3_bind_int64(st, first + 8, n->a.ctime_ns);
 	sqlite3_bind_int64(st, first + 9, n->a.btime_ns);
 	sqlite3_bind_int64(st, first + 10, (int64_t)n->a.blocks);
+	sqlite3_bind_int64(st, first + 11, (int64_t)n->parent);
 }
 
 int db_inode_put(struct keep_store *s, struct kinode *n)
@@ -831,7 +842,7 @@ int db_inode_new(struct keep_store *s, struct kinode *n, const char *symlink)
 	sqlite3_bind_int64(st, 2, (int64_t)s->open_commit);
 	bind_attrs(st, 3, n);
 	if (symlink)
-		sqlite3_bind_blob(st, 14, symlink, (int)strlen(symlink),
+		sqlite3_bind_blob(st, 15, symlink, (int)strlen(symlink),
 				  SQLITE_STATIC);
 	rc = run(s, st, "insert inode");
 	if (!rc)
@@ -939,16 +950,18 @@ int db_dirent_add(struct keep_store *s, uint64_t parent, const char *name,
 	bind_name(st, 2, name);
 	sqlite3_bind_int64(st, 3, (int64_t)s->open_commit);
 	sqlite3_bind_int64(st, 4, (int64_t)ino);
+	sqlite3_bind_int64(st, 5, (int64_t)s->next_dirent++);
 	return run(s, st, "add entry");
 }
 
-int db_dirent_kill(struct keep_store *s, int64_t id)
+int db_dirent_kill(struct keep_store *s, uint64_t parent, int64_t id)
 {
 	int rc;
 	{
 		STMT(st, s, ST_DIRENT_DIE);
 		sqlite3_bind_int64(st, 1, id);
 		sqlite3_bind_int64(st, 2, (int64_t)s->open_commit);
+		sqlite3_bind_int64(st, 3, (int64_t)parent);
 		rc = run(s, st, "end entry");
 	}
 	if (rc || sqlite3_changes(s->db->h) > 0)
@@ -956,6 +969,7 @@ int db_dirent_kill(struct keep_store *s, int64_t id)
 	STMT(st, s, ST_DIRENT_DELETE);
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, (int64_t)s->open_commit);
+	sqlite3_bind_int64(st, 3, (int64_t)parent);
 	return run(s, st, "delete entry");
 }
 
@@ -971,23 +985,6 @@ int db_dirent_has_children(struct keep_store *s, uint64_t parent, bool *yes)
 		return db_err(s->db->h, src, "list");
 	*yes = src == SQLITE_ROW;
 	return 0;
-}
-
-int db_dirent_parent(struct keep_store *s, uint64_t ino, uint64_t *parent)
-{
-	STMT(st, s, ST_DIRENT_PARENT);
-	int src, rc = ENOENT;
-
-	sqlite3_bind_int64(st, 1, (int64_t)ino);
-	src = sqlite3_step(st);
-	if (src == SQLITE_ROW) {
-		*parent = (uint64_t)sqlite3_column_int64(st, 0);
-		rc = 0;
-	} else if (src != SQLITE_DONE) {
-		rc = db_err(s->db->h, src, "find parent");
-	}
-	done(st);
-	return rc;
 }
 
 /*
@@ -1636,27 +1633,31 @@ static int check_view(struct checker *c, const char *vis, const char *vname)
 	      "FROM d GROUP BY parent, name HAVING count(*) > 1",
 	      "duplicate name", vis);
 	CHECK("WITH i AS (SELECT * FROM inodes WHERE %s), "
-	      "d AS (SELECT * FROM dirents WHERE %s) "
+	      "d AS (SELECT * FROM dirents WHERE %s), "
+	      "names AS (SELECT ino, count(*) AS n FROM d GROUP BY ino) "
 	      "SELECT 'inode ' || i.ino || ' has nlink ' || i.nlink || ' but ' || "
-	      "(SELECT count(*) FROM d WHERE d.ino = i.ino) || ' names' "
-	      "FROM i WHERE (i.mode & 61440) != 16384 AND i.nlink > 0 AND "
-	      "i.nlink != (SELECT count(*) FROM d WHERE d.ino = i.ino)",
+	      "coalesce(names.n, 0) || ' names' FROM i LEFT JOIN names "
+	      "ON names.ino = i.ino WHERE (i.mode & 61440) != 16384 AND "
+	      "i.nlink > 0 AND i.nlink != coalesce(names.n, 0)",
 	      "link count", vis, vis);
 	CHECK("WITH i AS (SELECT * FROM inodes WHERE %s), "
-	      "d AS (SELECT * FROM dirents WHERE %s) "
+	      "d AS (SELECT * FROM dirents WHERE %s), "
+	      "sub AS (SELECT d.parent AS ino, count(*) AS n FROM d JOIN i AS c "
+	      " ON c.ino = d.ino WHERE (c.mode & 61440) = 16384 GROUP BY d.parent) "
 	      "SELECT 'directory ' || i.ino || ' has nlink ' || i.nlink || "
-	      "', expected ' || (2 + (SELECT count(*) FROM d JOIN i AS c ON "
-	      "c.ino = d.ino WHERE d.parent = i.ino AND (c.mode & 61440) = 16384)) "
-	      "FROM i WHERE (i.mode & 61440) = 16384 AND i.nlink > 0 AND i.nlink != 2 + "
-	      "(SELECT count(*) FROM d JOIN i AS c ON c.ino = d.ino "
-	      "WHERE d.parent = i.ino AND (c.mode & 61440) = 16384)",
+	      "', expected ' || (2 + coalesce(sub.n, 0)) FROM i LEFT JOIN sub "
+	      "ON sub.ino = i.ino WHERE (i.mode & 61440) = 16384 AND i.nlink > 0 "
+	      "AND i.nlink != 2 + coalesce(sub.n, 0)",
 	      "directory link count", vis, vis);
 	CHECK("WITH i AS (SELECT * FROM inodes WHERE %s), "
-	      "d AS (SELECT * FROM dirents WHERE %s) "
-	      "SELECT 'directory ' || i.ino || ' has ' || "
-	      "(SELECT count(*) FROM d WHERE d.ino = i.ino) || ' names' "
-	      "FROM i WHERE (i.mode & 61440) = 16384 AND i.ino != 1 AND i.nlink > 0 AND "
-	      "(SELECT count(*) FROM d WHERE d.ino = i.ino) != 1",
+	      "d AS (SELECT * FROM dirents WHERE %s), "
+	      "names AS (SELECT ino, count(*) AS n, min(parent) AS p FROM d "
+	      " GROUP BY ino) "
+	      "SELECT 'directory ' || i.ino || ' has ' || coalesce(names.n, 0) || "
+	      "' names, in ' || coalesce(names.p, 'none') || ', recorded parent ' || "
+	      "i.parent FROM i LEFT JOIN names ON names.ino = i.ino "
+	      "WHERE (i.mode & 61440) = 16384 AND i.ino != 1 AND i.nlink > 0 AND "
+	      "(coalesce(names.n, 0) != 1 OR names.p != i.parent)",
 	      "directory names", vis, vis);
 	CHECK("WITH RECURSIVE i AS (SELECT * FROM inodes WHERE %s), "
 	      "d AS (SELECT * FROM dirents WHERE %s), "
@@ -1722,6 +1723,7 @@ int db_check(struct keep_store *s, int data, keep_problem_cb cb, void *ctx,
 	rc = check_versions(&c, "inodes", "ino");
 	if (!rc)
 		rc = check_versions(&c, "dirents", "parent || '/' || hex(name)");
+
 	if (!rc)
 		rc = check_versions(&c, "blocks", "ino || ':' || idx");
 	if (!rc)

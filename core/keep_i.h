@@ -70,6 +70,7 @@ void keep_random(void *buf, size_t len);
 struct kinode {
 	int64_t rid;	 /* row id of this version */
 	uint64_t born;	 /* commit that created this version */
+	uint64_t parent; /* directories: the directory holding it */
 	struct keep_attr a; /* a.blocks counts stored blocks, not 512s */
 };
 
@@ -135,6 +136,7 @@ struct keep_store {
 	struct db *db;
 	uint64_t open_commit; /* O: id the next commit will have */
 	uint64_t next_ino;
+	uint64_t next_dirent; /* entry numbers: readdir cursors, never reused */
 	uint64_t synced;      /* newest commit known to be on disk */
 	bool in_tx;	      /* a write transaction is open */
 	bool changed;	      /* rows changed since the last commit */
@@ -189,8 +191,7 @@ int db_dirent_find(struct keep_store *s, uint64_t view, uint64_t parent,
 		   const char *name, uint64_t *ino, int64_t *id);
 int db_dirent_add(struct keep_store *s, uint64_t parent, const char *name,
 		  uint64_t ino);
-int db_dirent_kill(struct keep_store *s, int64_t id);
-int db_dirent_parent(struct keep_store *s, uint64_t ino, uint64_t *parent);
+int db_dirent_kill(struct keep_store *s, uint64_t parent, int64_t id);
 int db_dirent_has_children(struct keep_store *s, uint64_t parent, bool *yes);
 typedef int (*db_dirent_cb)(void *ctx, int64_t id, const char *name,
 			    uint64_t ino);

@@ -225,6 +225,7 @@ static int create(struct keep_store *s, uint64_t parent, const char *name,
 			n->a.mode |= S_ISGID;
 	}
 	n->a.nlink = S_ISDIR(mode) ? 2 : 1;
+	n->parent = S_ISDIR(mode) ? parent : 0;
 	n->a.rdev = rdev;
 	n->a.size = target ? strlen(target) : 0;
 	n->a.atime_ns = n->a.mtime_ns = n->a.ctime_ns = n->a.btime_ns = now;
@@ -317,7 +318,7 @@ int keep_readlink(struct keep_store *s, uint64_t view, uint64_t ino, char *buf,
 static int drop_name(struct keep_store *s, struct kinode *d, int64_t id,
 		     struct kinode *n, int64_t now)
 {
-	int rc = db_dirent_kill(s, id);
+	int rc = db_dirent_kill(s, d->a.ino, id);
 
 	if (rc)
 		return rc;
@@ -388,10 +389,14 @@ int keep_rmdir(struct keep_store *s, uint64_t parent, const char *name)
 	return remove_op(s, parent, name, true);
 }
 
-/* Is `ino` the directory `dir` or inside it? */
+/* Is directory `ino` the directory `dir` or inside it?  Walks up through
+ * the parent every directory's inode records. */
 static int is_within(struct keep_store *s, uint64_t ino, uint64_t dir, bool *yes)
 {
 	for (int depth = 0; depth < 100000; depth++) {
+		struct kinode n;
+		int rc;
+
 		if (ino == dir) {
 			*yes = true;
 			return 0;
@@ -400,10 +405,11 @@ static int is_within(struct keep_store *s, uint64_t ino, uint64_t dir, bool *yes
 			*yes = false;
 			return 0;
 		}
-		int rc = db_dirent_parent(s, ino, &ino);
+		rc = ns_get_live(s, ino, &n);
 		if (rc)
 			return rc == ENOENT ? KEEP_CORRUPT_BKPT("directory without a parent")
 					    : rc;
+		ino = n.parent;
 	}
 	return KEEP_CORRUPT_BKPT("directory loop");
 }
@@ -476,9 +482,13 @@ static int rename_locked(struct keep_store *s, uint64_t parent,
 	}
 
 	if (flags & KEEP_RENAME_EXCHANGE) {
-		rc = db_dirent_kill(s, sid);
+		rc = db_dirent_kill(s, parent, sid);
 		if (!rc)
-			rc = db_dirent_kill(s, did);
+			rc = db_dirent_kill(s, newparent, did);
+		if (is_dir(&src))
+			src.parent = newparent;
+		if (is_dir(&dst))
+			dst.parent = parent;
 		if (!rc)
 			rc = db_dirent_add(s, parent, name, dino);
 		if (!rc)
@@ -513,9 +523,11 @@ static int rename_locked(struct keep_store *s, uint64_t parent,
 			if (rc)
 				return rc;
 		}
-		rc = db_dirent_kill(s, sid);
+		rc = db_dirent_kill(s, parent, sid);
 		if (!rc)
 			rc = db_dirent_add(s, newparent, newname, sino);
+		if (is_dir(&src))
+			src.parent = newparent;
 		if (!rc && is_dir(&src) && parent != newparent) {
 			dp.pa->a.nlink--;
 			dp.pb->a.nlink++;
