@@ -548,7 +548,7 @@ int keep_read(struct keep_store *s, uint64_t view, uint64_t ino, uint64_t off,
 	int rc;
 
 	pthread_mutex_lock(&s->mu);
-	rc = db_inode_get(s, view, ino, &n);
+	rc = ns_get(s, view, ino, &n);
 	if (!rc && S_ISDIR(n.a.mode))
 		rc = EISDIR;
 	if (rc || off >= n.a.size || size == 0) {
@@ -657,11 +657,10 @@ static int write_locked(struct keep_store *s, struct kinode *n, uint64_t off,
 }
 
 /*
- * Common start of a data change: the live regular file, in a change.  The
- * only row a data change writes is the inode's; when that version was born
- * in the open commit it is one UPDATE, atomic by itself, and needs no
- * savepoint (the common case: every write after a file's first in a
- * commit).
+ * Common start of a data change: the live regular file, in a change.  A
+ * data change writes no row: its blocks go to the dirty map and its inode
+ * to the inode cache (applied only if the change succeeds), so it needs no
+ * savepoint.
  */
 static int data_begin(struct keep_store *s, uint64_t ino, uint64_t space,
 		      struct kinode *n, bool *sp)
@@ -669,6 +668,7 @@ static int data_begin(struct keep_store *s, uint64_t ino, uint64_t space,
 	int rc = keep_begin(s);
 
 	*sp = false;
+	s->nstaged = 0;
 	if (!rc)
 		rc = keep_space_check(s, space);
 	if (!rc)
@@ -677,10 +677,6 @@ static int data_begin(struct keep_store *s, uint64_t ino, uint64_t space,
 		rc = EISDIR;
 	if (!rc && !S_ISREG(n->a.mode))
 		rc = EINVAL;
-	if (!rc && n->born != s->open_commit) {
-		rc = db_savepoint(s);
-		*sp = rc == 0;
-	}
 	return rc;
 }
 
@@ -690,13 +686,9 @@ static int data_end(struct keep_store *s, struct kinode *n, int rc,
 	if (!rc) {
 		if (times || !s->kernel_times)
 			n->a.mtime_ns = n->a.ctime_ns = keep_now_ns();
-		rc = db_inode_put(s, n);
+		rc = ns_put(s, n);
 	}
-	if (sp)
-		rc = db_release(s, rc);
-	if (!rc)
-		keep_touch(s);
-	return rc;
+	return ns_finish(s, rc, sp);
 }
 
 static void maybe_commit(struct keep_store *s)
@@ -854,7 +846,7 @@ int keep_lseek(struct keep_store *s, uint64_t view, uint64_t ino, uint64_t off,
 	if (whence != SEEK_DATA && whence != SEEK_HOLE)
 		return EINVAL;
 	pthread_mutex_lock(&s->mu);
-	rc = db_inode_get(s, view, ino, &n);
+	rc = ns_get(s, view, ino, &n);
 	if (!rc && off >= n.a.size)
 		rc = ENXIO;
 	if (rc)
@@ -1036,7 +1028,9 @@ static int flush_ino(struct keep_store *s, struct apply_ino *a)
 	int64_t b = (int64_t)a->n.a.blocks + a->delta;
 	a->n.a.blocks = b > 0 ? (uint64_t)b : 0;
 	a->delta = 0;
-	return db_inode_put(s, &a->n);
+	s->nstaged = 0;
+	int rc = ns_put(s, &a->n);
+	return ns_finish(s, rc, false);
 }
 
 static int apply_one(struct keep_store *s, struct dblock *b, struct apply_ino *a)

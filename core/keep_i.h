@@ -74,6 +74,22 @@ struct kinode {
 	struct keep_attr a; /* a.blocks counts stored blocks, not 512s */
 };
 
+/* ---- the live-inode cache (ns.c) ----------------------------------------- */
+
+struct icache_ent {
+	struct icache_ent *next;
+	struct kinode n;
+	bool dirty; /* newer than its row: written at the next flush */
+};
+
+struct icache {
+	struct icache_ent **tab;
+	size_t nbuckets, count;
+};
+
+#define ICACHE_MAX 16384
+#define STAGE_MAX 8
+
 /* ---- the dirty-block cache (data.c) ------------------------------------ */
 
 enum dkind {
@@ -143,6 +159,9 @@ struct keep_store {
 	int64_t dirty_since;  /* monotonic ns, 0 when clean */
 	int sticky;	      /* non-zero: the store is read-only */
 	struct bufpool pool;  /* block buffers (under mu) */
+	struct icache icache; /* live inodes (under mu) */
+	struct kinode staged[STAGE_MAX]; /* inode changes of the operation */
+	int nstaged;
 	struct dmap dirty;    /* blocks changed since the swap */
 	struct dmap inflight; /* blocks being encoded by a commit */
 	uint64_t dirty_limit;
@@ -258,7 +277,21 @@ int data_encode(struct keep_store *s, struct dmap *m);
 
 /* ---- ns.c ------------------------------------------------------------- */
 
+/*
+ * Inodes of the live tree go through a cache (design note 3 of ns.c):
+ * ns_get reads (cache first for the live tree), ns_put stages a change for
+ * the running operation, ns_finish ends the operation (releasing its
+ * savepoint if it took one) and applies the staged changes only when it
+ * succeeded; ns_flush writes every changed inode to its row (before a
+ * commit and before whole-table queries).
+ */
+int ns_get(struct keep_store *s, uint64_t view, uint64_t ino, struct kinode *n);
 int ns_get_live(struct keep_store *s, uint64_t ino, struct kinode *n);
+int ns_put(struct keep_store *s, const struct kinode *n);
+int ns_finish(struct keep_store *s, int rc, bool savepoint);
+int ns_flush(struct keep_store *s);
+void ns_drop(struct keep_store *s, uint64_t ino);
+void icache_release(struct icache *c);
 /* under mu: remove an inode with no links from the live tree */
 int ns_reclaim(struct keep_store *s, uint64_t ino);
 void ns_to_attr(const struct keep_store *s, const struct kinode *n,

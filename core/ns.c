@@ -11,6 +11,12 @@
  *     file system layer forgets it (keep_forget), so open files stay
  *     usable; crash leftovers are reclaimed when the store is opened.
  *  2. ".snapshots" is reserved in the root directory.
+ *  3. Live inodes are cached.  An operation stages its inode changes
+ *     (ns_put); they reach the cache only if the whole operation succeeded
+ *     (ns_finish), so a failed operation rolled back by its savepoint
+ *     leaves the cache as true as the rows.  Changed inodes are written to
+ *     their rows by ns_flush, which every commit runs first: a commit
+ *     holds exactly the cache's state.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -40,9 +46,145 @@ void ns_to_attr(const struct keep_store *s, const struct kinode *n,
 	out->blocks = (stored < rounded ? stored : rounded) / 512;
 }
 
+/* ---- the live-inode cache ------------------------------------------------ */
+
+static size_t ibucket(const struct icache *c, uint64_t ino)
+{
+	return (size_t)((ino * 0x9e3779b97f4a7c15ull) >> 20) & (c->nbuckets - 1);
+}
+
+static struct icache_ent *icache_find(struct icache *c, uint64_t ino)
+{
+	if (!c->nbuckets)
+		return NULL;
+	for (struct icache_ent *e = c->tab[ibucket(c, ino)]; e; e = e->next)
+		if (e->n.a.ino == ino)
+			return e;
+	return NULL;
+}
+
+void icache_release(struct icache *c)
+{
+	for (size_t i = 0; i < c->nbuckets; i++)
+		for (struct icache_ent *e = c->tab[i], *next; e; e = next) {
+			next = e->next;
+			free(e);
+		}
+	free(c->tab);
+	*c = (struct icache){0};
+}
+
+/* Insert or replace; a failure only costs a later row read. */
+static void icache_set(struct keep_store *s, const struct kinode *n, bool dirty)
+{
+	struct icache *c = &s->icache;
+	struct icache_ent *e = icache_find(c, n->a.ino);
+
+	if (e) {
+		e->n = *n;
+		e->dirty = e->dirty || dirty;
+		return;
+	}
+	if (c->count >= ICACHE_MAX) {
+		/* full: write everything back and start again */
+		if (ns_flush(s) != 0 && dirty)
+			return;
+		icache_release(c);
+	}
+	if (!c->nbuckets) {
+		c->tab = calloc(4096, sizeof(*c->tab));
+		if (!c->tab)
+			return;
+		c->nbuckets = 4096;
+	}
+	e = malloc(sizeof(*e));
+	if (!e)
+		return;
+	e->n = *n;
+	e->dirty = dirty;
+	size_t k = ibucket(c, n->a.ino);
+	e->next = c->tab[k];
+	c->tab[k] = e;
+	c->count++;
+}
+
+void ns_drop(struct keep_store *s, uint64_t ino)
+{
+	struct icache *c = &s->icache;
+
+	if (!c->nbuckets)
+		return;
+	for (struct icache_ent **p = &c->tab[ibucket(c, ino)]; *p; p = &(*p)->next)
+		if ((*p)->n.a.ino == ino) {
+			struct icache_ent *e = *p;
+			*p = e->next;
+			free(e);
+			c->count--;
+			return;
+		}
+}
+
+int ns_flush(struct keep_store *s)
+{
+	struct icache *c = &s->icache;
+	int rc = 0;
+
+	for (size_t i = 0; !rc && i < c->nbuckets; i++)
+		for (struct icache_ent *e = c->tab[i]; !rc && e; e = e->next)
+			if (e->dirty) {
+				rc = db_inode_put(s, &e->n);
+				if (!rc)
+					e->dirty = false;
+			}
+	return rc;
+}
+
 int ns_get_live(struct keep_store *s, uint64_t ino, struct kinode *n)
 {
-	return db_inode_get(s, KEEP_LIVE, ino, n);
+	struct icache_ent *e;
+	int rc;
+
+	for (int i = s->nstaged - 1; i >= 0; i--)
+		if (s->staged[i].a.ino == ino) {
+			*n = s->staged[i];
+			return 0;
+		}
+	e = icache_find(&s->icache, ino);
+	if (e) {
+		*n = e->n;
+		return 0;
+	}
+	rc = db_inode_get(s, KEEP_LIVE, ino, n);
+	if (!rc && (s->flags & KEEP_OPEN_WRITE))
+		icache_set(s, n, false);
+	return rc;
+}
+
+int ns_get(struct keep_store *s, uint64_t view, uint64_t ino, struct kinode *n)
+{
+	return view == KEEP_LIVE ? ns_get_live(s, ino, n)
+				 : db_inode_get(s, view, ino, n);
+}
+
+int ns_put(struct keep_store *s, const struct kinode *n)
+{
+	if (s->nstaged >= STAGE_MAX)
+		return KEEP_CORRUPT_BKPT("too many inode changes in one operation");
+	s->staged[s->nstaged++] = *n;
+	return 0;
+}
+
+int ns_finish(struct keep_store *s, int rc, bool savepoint)
+{
+	if (savepoint)
+		rc = db_release(s, rc);
+	if (!rc) {
+		for (int i = 0; i < s->nstaged; i++)
+			icache_set(s, &s->staged[i], true);
+		keep_touch(s);
+	}
+	s->nstaged = 0;
+	return rc;
 }
 
 static int check_name(const char *name)
@@ -79,21 +221,19 @@ static int change_begin(struct keep_store *s, uint64_t space)
 		rc = keep_space_check(s, space);
 	if (!rc)
 		rc = db_savepoint(s);
+	s->nstaged = 0;
 	return rc;
 }
 
 static int change_end(struct keep_store *s, int rc)
 {
-	rc = db_release(s, rc);
-	if (!rc)
-		keep_touch(s);
-	return rc;
+	return ns_finish(s, rc, true);
 }
 
 static int get_dir(struct keep_store *s, uint64_t view, uint64_t ino,
 		   struct kinode *n)
 {
-	int rc = db_inode_get(s, view, ino, n);
+	int rc = ns_get(s, view, ino, n);
 
 	if (!rc && !is_dir(n))
 		rc = ENOTDIR;
@@ -123,7 +263,7 @@ int keep_lookup(struct keep_store *s, uint64_t view, uint64_t parent,
 	if (!rc)
 		rc = db_dirent_find(s, view, parent, name, &ino, NULL);
 	if (!rc)
-		rc = db_inode_get(s, view, ino, &n);
+		rc = ns_get(s, view, ino, &n);
 	if (!rc)
 		ns_to_attr(s, &n, out);
 	pthread_mutex_unlock(&s->mu);
@@ -137,7 +277,7 @@ int keep_getattr(struct keep_store *s, uint64_t view, uint64_t ino,
 	int rc;
 
 	pthread_mutex_lock(&s->mu);
-	rc = db_inode_get(s, view, ino, &n);
+	rc = ns_get(s, view, ino, &n);
 	if (!rc)
 		ns_to_attr(s, &n, out);
 	pthread_mutex_unlock(&s->mu);
@@ -184,7 +324,7 @@ int keep_setattr(struct keep_store *s, uint64_t ino, const struct keep_attr *in,
 		else if (to_set & KEEP_SET_MTIME)
 			n.a.mtime_ns = in->mtime_ns;
 		n.a.ctime_ns = (to_set & KEEP_SET_CTIME) ? in->ctime_ns : now;
-		rc = db_inode_put(s, &n);
+		rc = ns_put(s, &n);
 	}
 	rc = change_end(s, rc);
 	if (!rc && out)
@@ -237,7 +377,7 @@ static int create(struct keep_store *s, uint64_t parent, const char *name,
 		if (S_ISDIR(mode))
 			d.a.nlink++;
 		stamp(&d, now, true);
-		rc = db_inode_put(s, &d);
+		rc = ns_put(s, &d);
 	}
 	return rc;
 }
@@ -329,7 +469,7 @@ static int drop_name(struct keep_store *s, struct kinode *d, int64_t id,
 		n->a.nlink--;
 	}
 	stamp(n, now, false);
-	return db_inode_put(s, n);
+	return ns_put(s, n);
 }
 
 static int remove_op(struct keep_store *s, uint64_t parent, const char *name,
@@ -368,7 +508,7 @@ static int remove_op(struct keep_store *s, uint64_t parent, const char *name,
 		rc = drop_name(s, &d, id, &n, now);
 	if (!rc) {
 		stamp(&d, now, true);
-		rc = db_inode_put(s, &d);
+		rc = ns_put(s, &d);
 	}
 	rc = change_end(s, rc);
 	pthread_mutex_unlock(&s->mu);
@@ -504,7 +644,7 @@ static int rename_locked(struct keep_store *s, uint64_t parent,
 		}
 		stamp(&dst, now, false);
 		if (!rc)
-			rc = db_inode_put(s, &dst);
+			rc = ns_put(s, &dst);
 	} else {
 		if (have_dst) {
 			if (is_dir(&src) && !is_dir(&dst))
@@ -536,13 +676,13 @@ static int rename_locked(struct keep_store *s, uint64_t parent,
 	if (rc)
 		return rc;
 	stamp(&src, now, false);
-	rc = db_inode_put(s, &src);
+	rc = ns_put(s, &src);
 	stamp(dp.pa, now, true);
 	if (!rc)
-		rc = db_inode_put(s, dp.pa);
+		rc = ns_put(s, dp.pa);
 	if (!rc && dp.pb != dp.pa) {
 		stamp(dp.pb, now, true);
-		rc = db_inode_put(s, dp.pb);
+		rc = ns_put(s, dp.pb);
 	}
 	return rc;
 }
@@ -615,11 +755,11 @@ int keep_link(struct keep_store *s, uint64_t ino, uint64_t newparent,
 	if (!rc) {
 		n.a.nlink++;
 		stamp(&n, now, false);
-		rc = db_inode_put(s, &n);
+		rc = ns_put(s, &n);
 	}
 	if (!rc) {
 		stamp(&d, now, true);
-		rc = db_inode_put(s, &d);
+		rc = ns_put(s, &d);
 	}
 	rc = change_end(s, rc);
 	if (!rc && out)
@@ -641,8 +781,10 @@ int ns_reclaim(struct keep_store *s, uint64_t ino)
 	rc = db_block_kill_from(s, ino, 0, &killed);
 	if (!rc)
 		rc = db_xattr_kill_all(s, ino);
-	if (!rc)
+	if (!rc) {
+		ns_drop(s, ino);
 		rc = db_inode_kill(s, ino);
+	}
 	return change_end(s, rc);
 }
 
@@ -675,7 +817,7 @@ static int list_one(void *arg, int64_t id, const char *name, uint64_t ino)
 	struct list_ctx *l = arg;
 	struct keep_attr a;
 	struct kinode n;
-	int rc = db_inode_get(l->s, l->view, ino, &n);
+	int rc = ns_get(l->s, l->view, ino, &n);
 
 	if (rc)
 		return rc == ENOENT ? KEEP_CORRUPT_BKPT("entry names a missing inode")
@@ -694,7 +836,7 @@ int keep_readdir(struct keep_store *s, uint64_t view, uint64_t dir, uint64_t off
 	if (off > (uint64_t)INT64_MAX)
 		return 0;
 	pthread_mutex_lock(&s->mu);
-	rc = db_inode_get(s, view, dir, &d);
+	rc = ns_get(s, view, dir, &d);
 	if (!rc && !is_dir(&d))
 		rc = ENOTDIR;
 	if (!rc)
@@ -725,7 +867,7 @@ int keep_getxattr(struct keep_store *s, uint64_t view, uint64_t ino,
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&s->mu);
-	rc = db_inode_get(s, view, ino, &n);
+	rc = ns_get(s, view, ino, &n);
 	if (!rc)
 		rc = db_xattr_get(s, view, ino, name, buf, size, len);
 	pthread_mutex_unlock(&s->mu);
@@ -752,7 +894,7 @@ int keep_setxattr(struct keep_store *s, uint64_t ino, const char *name,
 			rc = db_xattr_set(s, ino, name, value, size, flags);
 		if (!rc) {
 			stamp(&n, keep_now_ns(), false);
-			rc = db_inode_put(s, &n);
+			rc = ns_put(s, &n);
 		}
 		rc = change_end(s, rc);
 	}
@@ -767,7 +909,7 @@ int keep_listxattr(struct keep_store *s, uint64_t view, uint64_t ino, char *buf,
 	int rc;
 
 	pthread_mutex_lock(&s->mu);
-	rc = db_inode_get(s, view, ino, &n);
+	rc = ns_get(s, view, ino, &n);
 	if (!rc)
 		rc = db_xattr_list(s, view, ino, buf, size, len);
 	pthread_mutex_unlock(&s->mu);
@@ -789,7 +931,7 @@ int keep_removexattr(struct keep_store *s, uint64_t ino, const char *name)
 			rc = db_xattr_remove(s, ino, name);
 		if (!rc) {
 			stamp(&n, keep_now_ns(), false);
-			rc = db_inode_put(s, &n);
+			rc = ns_put(s, &n);
 		}
 		rc = change_end(s, rc);
 	}

@@ -252,6 +252,7 @@ static void store_free(struct keep_store *s)
 	dmap_release(&s->dirty);
 	dmap_release(&s->inflight);
 	bufpool_release(&s->pool);
+	icache_release(&s->icache);
 	keep_codec_free(s->codec);
 	if (s->lock_fd >= 0) {
 		/* the pid is stale once we are gone */
@@ -274,7 +275,9 @@ static int reap_orphans(struct keep_store *s)
 
 	do {
 		pthread_mutex_lock(&s->mu);
-		rc = db_orphans(s, inos, 256, &n);
+		rc = ns_flush(s);
+		if (!rc)
+			rc = db_orphans(s, inos, 256, &n);
 		for (size_t i = 0; !rc && i < n; i++) {
 			rc = ns_reclaim(s, inos[i]);
 		}
@@ -479,6 +482,8 @@ static int commit(struct keep_store *s, uint64_t *id, bool durable)
 	if (!rc)
 		rc = data_apply(s, &s->dirty, NULL);
 	if (!rc)
+		rc = ns_flush(s);
+	if (!rc)
 		rc = keep_fault("commit");
 	if (!rc)
 		rc = db_commit(s, s->open_commit, keep_now_ns());
@@ -553,7 +558,9 @@ int keep_stats(struct keep_store *s, struct keep_stats *out)
 	int rc;
 
 	pthread_mutex_lock(&s->mu);
-	rc = db_stats(s, &st);
+	rc = ns_flush(s);
+	if (!rc)
+		rc = db_stats(s, &st);
 	pthread_mutex_unlock(&s->mu);
 	if (rc)
 		return rc;
@@ -572,7 +579,9 @@ int keep_check(struct keep_store *s, int data, keep_problem_cb cb, void *ctx,
 	int rc;
 
 	pthread_mutex_lock(&s->mu);
-	rc = db_check(s, data, cb, ctx, problems);
+	rc = ns_flush(s);
+	if (!rc)
+		rc = db_check(s, data, cb, ctx, problems);
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
