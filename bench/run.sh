@@ -28,6 +28,7 @@ environment (defaults in brackets):
                         gocryptfs backing dirs and the keepfs store live there
   KEEPFS [auto]         keepfs binary; auto tries build-ci/, build/, PATH
   KEEPFS_OPTS []        extra "-o" options for keepfs mount
+  KEEPFS_INIT_OPTS []   extra options for keepfs init (e.g. --block-size 32K)
   SEQ_SIZE [1G]         size of the sequential write/read file
   RAND_SIZE [256M]      file size for the 4 KiB random writes
   RAND_RUNTIME [60]     upper bound in seconds for the random-write phase
@@ -48,6 +49,7 @@ TARGETS=${TARGETS:-"plain bindfs gocryptfs keepfs"}
 BENCH_DIR=${BENCH_DIR:-/tmp}
 KEEPFS=${KEEPFS:-auto}
 KEEPFS_OPTS=${KEEPFS_OPTS:-}
+KEEPFS_INIT_OPTS=${KEEPFS_INIT_OPTS:-}
 SEQ_SIZE=${SEQ_SIZE:-1G}
 RAND_SIZE=${RAND_SIZE:-256M}
 RAND_RUNTIME=${RAND_RUNTIME:-60}
@@ -226,7 +228,8 @@ mount_target() {
 	keepfs)
 		mkdir "$dir/mnt"
 		MNT=$dir/mnt
-		"$KEEPFS" init "$dir/store" >"$logdir/$t-$run-init.log" 2>&1 || return 1
+		# shellcheck disable=SC2086
+		"$KEEPFS" init $KEEPFS_INIT_OPTS "$dir/store" >"$logdir/$t-$run-init.log" 2>&1 || return 1
 		if [ -n "$KEEPFS_OPTS" ]; then
 			"$KEEPFS" mount -f -o "$KEEPFS_OPTS" "$dir/store" "$MNT" \
 				>"$logdir/$t-$run-daemon.log" 2>&1 &

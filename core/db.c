@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "keep_i.h"
@@ -254,6 +255,9 @@ struct db {
 	pthread_cond_t ckpt_cv;
 	sqlite3 *ckpt_h;
 	char *file;
+	uint32_t page_size;
+	int64_t last_commit_ns; /* under ckpt_mu */
+	uint64_t wal_bytes;	/* under ckpt_mu */
 };
 
 #define RPOOL_SIZE 4
@@ -368,24 +372,31 @@ static int exec(sqlite3 *h, const char *sql)
 	return 0;
 }
 
+/*
+ * Checkpoints copy the WAL into the database: the same bytes written a
+ * second time.  They wait for a pause in writing (no commit for
+ * CKPT_IDLE_NS) once the WAL holds CKPT_BYTES, so a burst of writing does
+ * not pay for them as it goes; a WAL past CKPT_MAX_BYTES is checkpointed
+ * at once whatever the load.
+ */
+#define CKPT_IDLE_NS (500 * 1000000LL)
+#define CKPT_MAX_BYTES (1024ull << 20)
+
 static int wal_hook(void *ctx, sqlite3 *h, const char *dbname, int frames)
 {
 	struct db *d = ctx;
-	int page = 4096;
-	sqlite3_stmt *st;
+	uint64_t bytes = (uint64_t)frames * d->page_size;
 
+	(void)h;
 	(void)dbname;
-	if (sqlite3_prepare_v2(h, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK) {
-		if (sqlite3_step(st) == SQLITE_ROW)
-			page = sqlite3_column_int(st, 0);
-		sqlite3_finalize(st);
-	}
-	if ((uint64_t)frames * (uint64_t)page >= CKPT_BYTES) {
-		pthread_mutex_lock(&d->ckpt_mu);
+	pthread_mutex_lock(&d->ckpt_mu);
+	d->last_commit_ns = keep_monotonic_ns();
+	d->wal_bytes = bytes;
+	if (bytes >= CKPT_BYTES) {
 		d->ckpt_wanted = true;
 		pthread_cond_signal(&d->ckpt_cv);
-		pthread_mutex_unlock(&d->ckpt_mu);
 	}
+	pthread_mutex_unlock(&d->ckpt_mu);
 	return SQLITE_OK;
 }
 
@@ -399,6 +410,18 @@ static void *ckpt_main(void *arg)
 			pthread_cond_wait(&d->ckpt_cv, &d->ckpt_mu);
 		if (d->ckpt_stop)
 			break;
+		/* wait for a pause, unless the WAL is too large already */
+		int64_t idle = keep_monotonic_ns() - d->last_commit_ns;
+		if (idle < CKPT_IDLE_NS && d->wal_bytes < CKPT_MAX_BYTES) {
+			struct timespec ts;
+			int64_t wake = CKPT_IDLE_NS - idle;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			wake += ts.tv_nsec;
+			ts.tv_sec += wake / 1000000000;
+			ts.tv_nsec = wake % 1000000000;
+			pthread_cond_timedwait(&d->ckpt_cv, &d->ckpt_mu, &ts);
+			continue;
+		}
 		d->ckpt_wanted = false;
 		pthread_mutex_unlock(&d->ckpt_mu);
 		int nlog = 0, nckpt = 0;
@@ -409,6 +432,10 @@ static void *ckpt_main(void *arg)
 			keep_log(LOG_WARNING, "checkpoint failed: %s",
 				 sqlite3_errmsg(d->ckpt_h));
 		pthread_mutex_lock(&d->ckpt_mu);
+		/* frames written meanwhile stay for the next round */
+		if (nlog > nckpt && nlog >= 0 &&
+		    (uint64_t)(nlog - nckpt) * d->page_size >= CKPT_BYTES)
+			d->ckpt_wanted = true;
 	}
 	pthread_mutex_unlock(&d->ckpt_mu);
 	return NULL;
@@ -469,6 +496,16 @@ static int ckpt_start(struct keep_store *s)
 	if (rc)
 		return rc;
 	exec(d->ckpt_h, "PRAGMA synchronous = NORMAL");
+	{
+		sqlite3_stmt *st;
+		d->page_size = 4096;
+		if (sqlite3_prepare_v2(d->h, "PRAGMA page_size", -1, &st, NULL) ==
+		    SQLITE_OK) {
+			if (sqlite3_step(st) == SQLITE_ROW)
+				d->page_size = (uint32_t)sqlite3_column_int(st, 0);
+			sqlite3_finalize(st);
+		}
+	}
 	if (pthread_create(&d->ckpt_thread, NULL, ckpt_main, d) != 0) {
 		sqlite3_close_v2(d->ckpt_h);
 		d->ckpt_h = NULL;

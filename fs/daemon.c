@@ -16,6 +16,7 @@
  *     so files unlinked while open are reaped at a clean unmount.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -410,6 +411,13 @@ int kfs_run(const struct kfs_config *cfg, int ready_fd)
 
 	memset(&fs, 0, sizeof(fs));
 	fs.cfg = cfg;
+	/* Block buffers are filled by request threads and freed by the
+	 * committer: with an arena per thread, glibc keeps every thread's
+	 * freed memory apart and the daemon's size creeps up.  Two arenas
+	 * keep it flat at no measurable cost. */
+#ifdef M_ARENA_MAX
+	mallopt(M_ARENA_MAX, 2);
+#endif
 	pthread_mutex_init(&fs.times_lock, NULL);
 	fuse_last_error[0] = '\0';
 	fuse_set_log_func(fuse_log_to_keep);

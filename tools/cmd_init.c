@@ -21,7 +21,7 @@ const char usage_init[] =
 	"\n"
 	"options:\n"
 	"   --block-size SIZE   bytes per file block: a power of two from 4K\n"
-	"                       to 1M (suffixes K and M), default 64K\n"
+	"                       to 1M (suffixes K and M), default 32K\n"
 	"   -h, --help          show this help\n";
 
 static int parse_block_size(const char *arg, uint32_t *out)

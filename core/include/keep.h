@@ -80,7 +80,7 @@ struct keep_init_opts {
 	uint32_t root_mode;  /* permission bits of the root; 0: 0755 */
 };
 
-#define KEEP_DEFAULT_BLOCK_SIZE (64 * 1024)
+#define KEEP_DEFAULT_BLOCK_SIZE (32 * 1024)
 #define KEEP_MIN_BLOCK_SIZE 4096
 #define KEEP_MAX_BLOCK_SIZE (1024 * 1024)
 
