@@ -304,7 +304,7 @@ w_seq() {
 w_rand() {
 	local t=$1 run=$2 d=$MNT/rand out=$logdir/$1-$2
 	mkdir "$d"
-	fio --name=randwrite --directory="$d" --filename=rand.dat --rw=randwrite \
+	fio --name=randwrite --verify_state_save=0 --directory="$d" --filename=rand.dat --rw=randwrite \
 		--bs=4k --size="$RAND_SIZE" --ioengine=psync --verify=crc32c \
 		--fallocate=none --runtime="$RAND_RUNTIME" \
 		--output-format=json >"$out-randwrite.json" || return 1
