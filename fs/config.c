@@ -26,6 +26,9 @@ void kfs_config_init(struct kfs_config *cfg)
 	cfg->commit_interval = 1.0;
 	cfg->dirty_limit = KFS_DEFAULT_DIRTY_LIMIT;
 	cfg->snapdir_visible = 0;
+	cfg->writeback = 1;
+	cfg->readdirplus = 1;
+	cfg->cache_timeout = 60.0;
 }
 
 void kfs_config_release(struct kfs_config *cfg)
@@ -188,6 +191,29 @@ static int parse_one(struct kfs_config *cfg, char *opt, char *err,
 				    "bad value '%s' for snapdir: expected "
 				    "'visible' or 'hidden'",
 				    val ? val : "");
+		return 0;
+	}
+	if (!strcmp(key, "writeback") || !strcmp(key, "readdirplus")) {
+		int *flag = key[0] == 'w' ? &cfg->writeback : &cfg->readdirplus;
+		if (val && !strcmp(val, "on"))
+			*flag = 1;
+		else if (val && !strcmp(val, "off"))
+			*flag = 0;
+		else
+			return fail(err, errlen,
+				    "bad value '%s' for %s: expected 'on' or 'off'",
+				    val ? val : "", key);
+		return 0;
+	}
+	if (!strcmp(key, "cache_timeout")) {
+		char *end;
+		double t = val ? strtod(val, &end) : -1;
+		if (!val || end == val || *end || !(t >= 0 && t <= 86400))
+			return fail(err, errlen,
+				    "bad value '%s' for cache_timeout: expected "
+				    "seconds from 0 to 86400",
+				    val ? val : "");
+		cfg->cache_timeout = t;
 		return 0;
 	}
 	if (!strcmp(key, "max_read")) {

@@ -213,12 +213,19 @@ static void kfs_init(void *userdata, struct fuse_conn_info *conn)
 
 	want(conn, FUSE_CAP_ASYNC_READ);
 	want(conn, FUSE_CAP_ATOMIC_O_TRUNC);
-	want(conn, FUSE_CAP_READDIRPLUS);
-	want(conn, FUSE_CAP_READDIRPLUS_AUTO);
+	if (fs->cfg->readdirplus) {
+		want(conn, FUSE_CAP_READDIRPLUS);
+		want(conn, FUSE_CAP_READDIRPLUS_AUTO);
+	} else {
+		conn->want &= ~(unsigned)(FUSE_CAP_READDIRPLUS |
+					  FUSE_CAP_READDIRPLUS_AUTO);
+	}
 	want(conn, FUSE_CAP_PARALLEL_DIROPS);
 	want(conn, FUSE_CAP_CACHE_SYMLINKS);
-	if (!fs->cfg->read_only)
+	if (!fs->cfg->read_only && fs->cfg->writeback)
 		want(conn, FUSE_CAP_WRITEBACK_CACHE);
+	else
+		conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 	/* The kernel does POSIX and flock locks locally (design of fs/). */
 	conn->want &= ~(unsigned)(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
 	/* Only we change the data, and we invalidate what we change

@@ -19,6 +19,9 @@ struct kfs_config {
 	double commit_interval;	  /* seconds; "commit_interval=" default 1 */
 	uint64_t dirty_limit;	  /* bytes; "dirty_limit=" default 8 MiB */
 	int snapdir_visible;	  /* "snapdir=visible|hidden" */
+	int writeback;		  /* "writeback=on|off", default on */
+	int readdirplus;	  /* "readdirplus=on|off", default on */
+	double cache_timeout;	  /* "cache_timeout=" entry/attr, default 60 s */
 
 	/* generic options */
 	int read_only;		  /* "ro" (and "rw" clears it) */

@@ -32,7 +32,8 @@
 
 /* Seconds the kernel may cache entries and attributes: the daemon is the
  * only way the tree changes, and it invalidates what it changes itself. */
-#define KFS_TIMEOUT 60.0
+/* Entry and attribute timeout; needs `fs` in scope. */
+#define KFS_TIMEOUT (fs->cfg->cache_timeout)
 
 #define KFS_NODE_VIEW_BIT (UINT64_C(1) << 63)
 

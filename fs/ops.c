@@ -89,8 +89,9 @@ void kfs_forget_multi(fuse_req_t req, size_t count,
 static void reply_attr(fuse_req_t req, const struct keep_attr *a,
 		       fuse_ino_t nodeid)
 {
+	struct kfs *fs = kfs_of(req);
 	struct stat st;
-	kfs_stat_of(kfs_of(req), a, &st);
+	kfs_stat_of(fs, a, &st);
 	st.st_ino = nodeid;
 	fuse_reply_attr(req, &st, KFS_TIMEOUT);
 }
@@ -407,8 +408,8 @@ static int fill_one(struct dir_fill *d, const char *name,
 		e.ino = id;
 		e.generation = 1;
 		e.attr.st_ino = id;
-		e.attr_timeout = KFS_TIMEOUT;
-		e.entry_timeout = KFS_TIMEOUT;
+		e.attr_timeout = d->fs->cfg->cache_timeout;
+		e.entry_timeout = d->fs->cfg->cache_timeout;
 	}
 	fuse_add_direntry_plus(d->req, d->buf + d->pos, rem, name, &e, next);
 	d->pos += need;

@@ -126,7 +126,8 @@ run_ok "fsck after the mount" "$KEEPFS" fsck "$STORE" --data
 fails 1 "unknown mount option" "'bogus'" "$KEEPFS" mount "$STORE" "$M" -o bogus
 after_failure "unknown mount option"
 for bad in commit_interval=abc commit_interval=-1 commit_interval= dirty_limit=lots \
-	dirty_limit=-5 snapdir=sideways; do
+	dirty_limit=-5 snapdir=sideways writeback=maybe readdirplus= cache_timeout=-1 \
+	cache_timeout=soon; do
 	fails 1 "bad option value '$bad'" "'${bad#*=}'.*${bad%%=*}|${bad%%=*}.*'${bad#*=}'" \
 		"$KEEPFS" mount "$STORE" "$M" -o "$bad"
 	after_failure "bad option value '$bad'"
@@ -135,7 +136,7 @@ fails 1 "unknown option among good ones" "'nope'" "$KEEPFS" mount "$STORE" "$M" 
 after_failure "unknown option among good ones"
 
 # good options mount (and are not rejected by the checks above by accident)
-kfs_mount "$STORE" "$M" commit_interval=0.5,dirty_limit=8M,snapdir=visible
+kfs_mount "$STORE" "$M" commit_interval=0.5,dirty_limit=8M,snapdir=visible,writeback=off,readdirplus=off,cache_timeout=0.5
 ok $? "good options mount"
 kfs_umount "$M"
 REF=$(dump)
