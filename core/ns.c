@@ -74,7 +74,28 @@ void icache_release(struct icache *c)
 	*c = (struct icache){0};
 }
 
-/* Insert or replace; a failure only costs a later row read. */
+/* Forget every entry that is no newer than its row. */
+static void icache_evict_clean(struct icache *c)
+{
+	for (size_t i = 0; i < c->nbuckets; i++)
+		for (struct icache_ent **p = &c->tab[i]; *p;) {
+			struct icache_ent *e = *p;
+			if (e->dirty) {
+				p = &e->next;
+				continue;
+			}
+			*p = e->next;
+			free(e);
+			c->count--;
+		}
+}
+
+/*
+ * Insert or replace.  A clean entry that cannot be kept only costs a later
+ * row read; a dirty one is a change and is always kept (dirty entries are
+ * bounded by what one commit changes).  Never writes rows: this runs inside
+ * operations whose savepoint may still roll back.
+ */
 static void icache_set(struct keep_store *s, const struct kinode *n, bool dirty)
 {
 	struct icache *c = &s->icache;
@@ -86,26 +107,34 @@ static void icache_set(struct keep_store *s, const struct kinode *n, bool dirty)
 		return;
 	}
 	if (c->count >= ICACHE_MAX) {
-		/* full: write everything back and start again */
-		if (ns_flush(s) != 0 && dirty)
+		icache_evict_clean(c);
+		if (c->count >= ICACHE_MAX && !dirty)
 			return;
-		icache_release(c);
 	}
 	if (!c->nbuckets) {
 		c->tab = calloc(4096, sizeof(*c->tab));
 		if (!c->tab)
-			return;
+			goto nomem;
 		c->nbuckets = 4096;
 	}
 	e = malloc(sizeof(*e));
 	if (!e)
-		return;
+		goto nomem;
 	e->n = *n;
 	e->dirty = dirty;
 	size_t k = ibucket(c, n->a.ino);
 	e->next = c->tab[k];
 	c->tab[k] = e;
 	c->count++;
+	return;
+nomem:
+	if (dirty) {
+		/* a change with nowhere to go: refuse further changes rather
+		 * than lose it silently */
+		keep_log(LOG_ERR, "out of memory keeping inode %llu",
+			 (unsigned long long)n->a.ino);
+		s->sticky = KEEP_E_NOMEM;
+	}
 }
 
 void ns_drop(struct keep_store *s, uint64_t ino)
