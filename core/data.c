@@ -990,9 +990,11 @@ out_unlocked_tx:
 
 /* ---- commit support ------------------------------------------------------ */
 
-int data_encode(struct keep_store *s, struct dmap *m)
+/* Encode the DIRTY_DATA blocks of buckets [from, to) of m with codec. */
+static int encode_range(struct keep_store *s, struct keep_codec *codec,
+			struct dmap *m, size_t from, size_t to)
 {
-	for (size_t i = 0; i < m->nbuckets; i++)
+	for (size_t i = from; i < to; i++)
 		for (struct dblock *b = m->tab[i]; b; b = b->next) {
 			size_t len;
 			if (b->kind != DIRTY_DATA || b->encoded)
@@ -1005,13 +1007,118 @@ int data_encode(struct keep_store *s, struct dmap *m)
 			}
 			b->rawlen = len;
 			keep_hash(b->buf, len, b->hash);
-			int rc = keep_encode(s->codec, b->buf, len, &b->enc,
+			int rc = keep_encode(codec, b->buf, len, &b->enc,
 					     &b->enclen, &b->flags);
 			if (rc)
 				return rc;
 			b->crc = keep_crc32c(b->enc ? b->enc : b->buf, b->enclen);
 		}
 	return 0;
+}
+
+/*
+ * A second encoder thread: hashing and compressing a commit's blocks is
+ * the committer's longest step, and it is split in two halves of the
+ * bucket table, one per thread (they share no block).
+ */
+struct encoder {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct keep_store *s;
+	struct keep_codec *codec;
+	struct dmap *m;
+	size_t from, to;
+	int rc;
+	bool pending, done, stop;
+};
+
+static void *encoder_main(void *arg)
+{
+	struct encoder *e = arg;
+
+	pthread_mutex_lock(&e->mu);
+	for (;;) {
+		while (!e->pending && !e->stop)
+			pthread_cond_wait(&e->cv, &e->mu);
+		if (e->stop)
+			break;
+		e->pending = false;
+		pthread_mutex_unlock(&e->mu);
+		int rc = encode_range(e->s, e->codec, e->m, e->from, e->to);
+		pthread_mutex_lock(&e->mu);
+		e->rc = rc;
+		e->done = true;
+		pthread_cond_broadcast(&e->cv);
+	}
+	pthread_mutex_unlock(&e->mu);
+	return NULL;
+}
+
+int data_encoder_start(struct keep_store *s)
+{
+	struct encoder *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return KEEP_E_NOMEM;
+	e->s = s;
+	e->codec = keep_codec_new();
+	pthread_mutex_init(&e->mu, NULL);
+	pthread_cond_init(&e->cv, NULL);
+	if (!e->codec || pthread_create(&e->thread, NULL, encoder_main, e) != 0) {
+		keep_codec_free(e->codec);
+		pthread_mutex_destroy(&e->mu);
+		pthread_cond_destroy(&e->cv);
+		free(e);
+		return KEEP_E_NOMEM;
+	}
+	s->encoder = e;
+	return 0;
+}
+
+void data_encoder_stop(struct keep_store *s)
+{
+	struct encoder *e = s->encoder;
+
+	if (!e)
+		return;
+	pthread_mutex_lock(&e->mu);
+	e->stop = true;
+	pthread_cond_broadcast(&e->cv);
+	pthread_mutex_unlock(&e->mu);
+	pthread_join(e->thread, NULL);
+	keep_codec_free(e->codec);
+	pthread_mutex_destroy(&e->mu);
+	pthread_cond_destroy(&e->cv);
+	free(e);
+	s->encoder = NULL;
+}
+
+int data_encode(struct keep_store *s, struct dmap *m)
+{
+	struct encoder *e = s->encoder;
+	size_t half = m->nbuckets / 2;
+	int rc, rc2;
+
+	if (!e || m->count < 16)
+		return encode_range(s, s->codec, m, 0, m->nbuckets);
+	pthread_mutex_lock(&e->mu);
+	e->m = m;
+	e->from = 0;
+	e->to = half;
+	e->done = false;
+	e->pending = true;
+	pthread_cond_broadcast(&e->cv);
+	pthread_mutex_unlock(&e->mu);
+
+	rc = encode_range(s, s->codec, m, half, m->nbuckets);
+
+	pthread_mutex_lock(&e->mu);
+	while (!e->done)
+		pthread_cond_wait(&e->cv, &e->mu);
+	rc2 = e->rc;
+	pthread_mutex_unlock(&e->mu);
+	return rc ? rc : rc2;
 }
 
 struct apply_ino {

@@ -170,6 +170,7 @@ struct keep_store {
 	struct rpool *readers;
 	struct dcache *dcache;
 	struct keep_codec *codec; /* used by the committer only */
+	struct encoder *encoder;  /* second encoding thread (data.c) */
 };
 
 /* store.c */
@@ -274,6 +275,8 @@ int data_truncate(struct keep_store *s, struct kinode *n, uint64_t size);
 int data_apply(struct keep_store *s, struct dmap *m, struct dmap *newer);
 /* committer, without mu: encode every DIRTY_DATA block of m */
 int data_encode(struct keep_store *s, struct dmap *m);
+int data_encoder_start(struct keep_store *s); /* writers only */
+void data_encoder_stop(struct keep_store *s);
 
 /* ---- ns.c ------------------------------------------------------------- */
 

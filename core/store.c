@@ -246,6 +246,7 @@ static int take_lock(struct keep_store *s)
 
 static void store_free(struct keep_store *s)
 {
+	data_encoder_stop(s);
 	db_rpool_close(s);
 	db_close(s);
 	dcache_free(s);
@@ -344,6 +345,8 @@ int keep_store_open(const char *path, unsigned flags, struct keep_store **out)
 		rc = dcache_new(s);
 	if (!rc && !(s->codec = keep_codec_new()))
 		rc = KEEP_E_NOMEM;
+	if (!rc && (flags & KEEP_OPEN_WRITE))
+		rc = data_encoder_start(s);
 	free(db);
 	if (!rc && (flags & KEEP_OPEN_WRITE))
 		rc = reap_orphans(s);
