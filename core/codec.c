@@ -128,25 +128,6 @@ size_t keep_trim_zeros(const void *buf, size_t len)
 	return len;
 }
 
-bool keep_is_zero(const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	const uint64_t *w;
-	size_t i = 0;
-
-	while (i < len && ((uintptr_t)(p + i) & 7))
-		if (p[i++])
-			return false;
-	w = (const uint64_t *)(p + i);
-	for (; i + 64 <= len; i += 64, w += 8)
-		if (w[0] | w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7])
-			return false;
-	for (; i < len; i++)
-		if (p[i])
-			return false;
-	return true;
-}
-
 void keep_random(void *buf, size_t len)
 {
 	randombytes_buf(buf, len);

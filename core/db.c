@@ -787,7 +787,6 @@ static void read_inode(sqlite3_stmt *st, uint64_t ino, struct kinode *n)
 	n->a.btime_ns = sqlite3_column_int64(st, 10);
 	n->a.blocks = (uint64_t)sqlite3_column_int64(st, 11);
 	n->parent = (uint64_t)sqlite3_column_int64(st, 12);
-	n->rid = 0;
 }
 
 /* A view row found by "born <= C ORDER BY born DESC" is visible only if it

@@ -60,7 +60,6 @@ int keep_encode(struct keep_codec *c, const void *buf, size_t len,
 int keep_decode(struct keep_codec *c, const void *src, size_t srclen,
 		unsigned flags, void *dst, size_t size);
 
-bool keep_is_zero(const void *buf, size_t len);
 /* Length of buf without its trailing zero bytes. */
 size_t keep_trim_zeros(const void *buf, size_t len);
 void keep_random(void *buf, size_t len);
@@ -68,7 +67,6 @@ void keep_random(void *buf, size_t len);
 /* ---- in-memory inode -------------------------------------------------- */
 
 struct kinode {
-	int64_t rid;	 /* row id of this version */
 	uint64_t born;	 /* commit that created this version */
 	uint64_t parent; /* directories: the directory holding it */
 	struct keep_attr a; /* a.blocks counts stored blocks, not 512s */
