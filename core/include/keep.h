@@ -342,6 +342,115 @@ int64_t keep_dirty_since(struct keep_store *s);
 /* Id of the newest commit (0 if none). */
 uint64_t keep_last_commit(struct keep_store *s);
 
+/* ---- snapshots and commits --------------------------------------------- */
+
+/*
+ * A snapshot is a named, retained commit.  Names are 1 to
+ * KEEP_SNAP_NAME_MAX bytes, any byte but '/' and NUL, not "." or "..", and
+ * not starting with '@' (that prefix names points in time).  A snapshot's
+ * id is never reused, so it can identify the snapshot's view for good.
+ */
+#define KEEP_SNAP_NAME_MAX 255
+
+enum {
+	KEEP_ORIGIN_MANUAL = 0,	     /* asked for by a user */
+	KEEP_ORIGIN_AUTO = 1,	     /* taken by the retention policy */
+	KEEP_ORIGIN_PRE_RESTORE = 2, /* taken before a restore */
+	KEEP_ORIGIN_RECEIVED = 3,    /* arrived in a send stream */
+};
+
+/* "manual", "auto", "pre-restore", "received"; "unknown" otherwise. */
+const char *keep_origin_name(int origin);
+
+struct keep_snapshot {
+	uint64_t id;	    /* > 0, never reused within a store */
+	uint64_t commit;    /* the commit it names */
+	int64_t created_ns; /* when the snapshot was taken (CLOCK_REALTIME) */
+	int64_t commit_ns;  /* the commit's time */
+	int origin;	    /* KEEP_ORIGIN_* */
+	char name[KEEP_SNAP_NAME_MAX + 1];
+};
+
+/* Is name a valid snapshot name?  Returns 0, EINVAL (empty, ".", "..",
+ * contains '/', starts with '@') or ENAMETOOLONG. */
+int keep_snapshot_name_check(const char *name);
+
+/*
+ * Commit every change made so far (durably, as keep_commit) and name that
+ * commit.  When nothing changed since the last commit, the snapshot names
+ * the last commit and no empty commit is made.  The time taken does not
+ * depend on the size of the tree.  *out (may be NULL) gets the snapshot.
+ * Returns 0, EEXIST (name taken), EINVAL/ENAMETOOLONG (bad name), EROFS
+ * (read-only handle), ENOSPC, KEEP_E_READONLY.
+ */
+int keep_snapshot_create(struct keep_store *s, const char *name, int origin,
+			 struct keep_snapshot *out);
+/* Durable before return.  Returns 0, ENOENT, EROFS. */
+int keep_snapshot_delete(struct keep_store *s, const char *name);
+/* Durable before return.  Returns 0, ENOENT (no oldname), EEXIST (newname
+ * taken), EINVAL/ENAMETOOLONG (bad newname), EROFS.  Renaming a snapshot
+ * to its own name is a no-op. */
+int keep_snapshot_rename(struct keep_store *s, const char *oldname,
+			 const char *newname);
+/* Find a snapshot by name.  Returns 0 or ENOENT. */
+int keep_snapshot_get(struct keep_store *s, const char *name,
+		      struct keep_snapshot *out);
+/* Find a snapshot by id.  Returns 0 or ENOENT. */
+int keep_snapshot_by_id(struct keep_store *s, uint64_t id,
+			struct keep_snapshot *out);
+/*
+ * Snapshots with id > after, in id order (which is creation order).  cb
+ * returning non-zero stops the walk and is returned.  Returns 0 or an
+ * error.  No store lock is held while cb runs, so cb may call back into
+ * the store.
+ */
+typedef int (*keep_snapshot_cb)(void *ctx, const struct keep_snapshot *snap);
+int keep_snapshot_list(struct keep_store *s, uint64_t after,
+		       keep_snapshot_cb cb, void *ctx);
+
+/* Counts of one committed view (O(size of the tree)). */
+struct keep_view_stats {
+	uint64_t files;	 /* regular files */
+	uint64_t dirs;	 /* directories, its root included */
+	uint64_t others; /* symlinks, fifos, sockets, devices */
+	uint64_t logical_bytes; /* sum of regular file sizes */
+};
+/* Returns 0, ENOENT (no such commit). */
+int keep_view_stats(struct keep_store *s, uint64_t view,
+		    struct keep_view_stats *out);
+
+struct keep_commit_info {
+	uint64_t id;
+	int64_t time_ns; /* CLOCK_REALTIME when it was made */
+};
+/* Commits with id > after in id order; cb as keep_snapshot_list. */
+typedef int (*keep_commit_cb)(void *ctx, const struct keep_commit_info *c);
+int keep_commit_list(struct keep_store *s, uint64_t after, keep_commit_cb cb,
+		     void *ctx);
+/* Does commit id exist?  Returns 0 with its time, or ENOENT. */
+int keep_commit_get(struct keep_store *s, uint64_t id,
+		    struct keep_commit_info *out);
+/* The newest commit made at or before time_ns.  Returns 0 or ENOENT (every
+ * commit is newer, or there is none). */
+int keep_commit_at(struct keep_store *s, int64_t time_ns, uint64_t *id);
+
+/*
+ * Parse a point in time: UTC ISO-8601 "2026-11-24T08:35:00Z" (seconds
+ * optional, a fraction ".123" allowed), with an offset
+ * "2026-11-24T09:35:00+01:00" (or "+0100"), or relative to now_ns:
+ * "-30s", "-10m", "-2h", "-1d", "-1w" (a positive integer and one unit).
+ * Returns 0 with *out (ns since the epoch), or EINVAL.
+ */
+int keep_parse_time(const char *text, int64_t now_ns, int64_t *out);
+/* Format ns since the epoch as "2026-11-24T08:35:00Z" (UTC, whole
+ * seconds) into buf (at least 21 bytes). */
+void keep_format_time(int64_t ns, char *buf, size_t size);
+
+/* Inode numbers stay below this (an inode past it is ENOSPC): the file
+ * system layer packs a view number above these bits. */
+#define KEEP_INO_BITS 40
+#define KEEP_INO_LIMIT ((UINT64_C(1) << KEEP_INO_BITS) - 16)
+
 /* ---- statistics -------------------------------------------------------- */
 
 struct keep_stats {
