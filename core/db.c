@@ -28,6 +28,14 @@
  *     blob id that a reader obtains under s->mu is always committed.
  *  5. Inode numbers are never reused: next_ino is kept in meta and only
  *     grows.
+ *  6. Commit times only grow: each commit's time_ns is above the previous
+ *     one's even when CLOCK_REALTIME steps back (store.c), so the index on
+ *     commits(time_ns) finds the newest commit at or before a time with
+ *     one seek (db_commit_at).
+ *  7. Snapshot rows change only inside the writer's transaction and only
+ *     while it is being committed (snap.c), so the writer connection, like
+ *     any reader, sees the snapshots table exactly as committed.  Their
+ *     ids come from AUTOINCREMENT and are never reused.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -95,8 +103,42 @@ enum sid {
 	ST_XATTR_LIST_VIEW,
 	ST_XATTR_DELETE_ALL,
 	ST_XATTR_DIE_ALL,
+	ST_SCHEMA_HAS_SNAPS,
+	ST_SNAP_BY_NAME,
+	ST_SNAP_BY_ID,
+	ST_SNAP_LIST,
+	ST_SNAP_INSERT,
+	ST_SNAP_DELETE,
+	ST_SNAP_RENAME,
+	ST_COMMIT_GET,
+	ST_COMMIT_LIST,
+	ST_COMMIT_AT,
+	ST_VIEW_STATS_LIVE,
+	ST_VIEW_STATS_VIEW,
 	ST__COUNT
 };
+
+#define SNAP_SELECT "SELECT s.id, s.name, s.commit_id, s.created_ns, " \
+		    "s.origin, coalesce(c.time_ns, 0) FROM snapshots AS s " \
+		    "LEFT JOIN commits AS c ON c.id = s.commit_id "
+
+/* S_IFMT = 61440, S_IFDIR = 16384, S_IFREG = 32768 */
+#define VIEW_COUNTS "count(*) FILTER (WHERE (mode & 61440) = 32768), " \
+		    "count(*) FILTER (WHERE (mode & 61440) = 16384), " \
+		    "count(*) FILTER (WHERE (mode & 61440) NOT IN (16384, 32768)), " \
+		    "coalesce(sum(size) FILTER (WHERE (mode & 61440) = 32768), 0)"
+
+/*
+ * Added to format 1 after its first release: keep_store_init creates them,
+ * a writable open of an older store adds them (db_upgrade), and a
+ * read-only handle on an older store sees no snapshots.
+ */
+#define SNAPSHOTS_DDL                                                       \
+	"CREATE TABLE IF NOT EXISTS snapshots("                             \
+	"id INTEGER PRIMARY KEY AUTOINCREMENT, name BLOB NOT NULL UNIQUE,"  \
+	" commit_id INTEGER NOT NULL, created_ns INTEGER NOT NULL,"         \
+	" origin INTEGER NOT NULL);"                                        \
+	"CREATE INDEX IF NOT EXISTS commits_time ON commits(time_ns);"
 
 #define INODE_COLS "born, mode, uid, gid, nlink, size, rdev, atime, mtime, " \
 		   "ctime, btime, nblocks, parent"
@@ -220,6 +262,29 @@ static const char *const sql_text[ST__COUNT] = {
 				"AND born = ?2 AND died IS NULL",
 	[ST_XATTR_DIE_ALL] = "UPDATE xattrs SET died = ?2 WHERE ino = ?1 "
 			     "AND died IS NULL",
+
+	[ST_SCHEMA_HAS_SNAPS] = "SELECT count(*) FROM sqlite_master WHERE "
+				"(type = 'table' AND name = 'snapshots') OR "
+				"(type = 'index' AND name = 'commits_time')",
+	[ST_SNAP_BY_NAME] = SNAP_SELECT "WHERE s.name = ?1",
+	[ST_SNAP_BY_ID] = SNAP_SELECT "WHERE s.id = ?1",
+	[ST_SNAP_LIST] = SNAP_SELECT "WHERE s.id > ?1 ORDER BY s.id LIMIT ?2",
+	[ST_SNAP_INSERT] = "INSERT INTO snapshots(name, commit_id, created_ns, "
+			   "origin) VALUES (?1, ?2, ?3, ?4)",
+	[ST_SNAP_DELETE] = "DELETE FROM snapshots WHERE name = ?1",
+	[ST_SNAP_RENAME] = "UPDATE snapshots SET name = ?2 WHERE name = ?1",
+	[ST_COMMIT_GET] = "SELECT time_ns FROM commits WHERE id = ?1",
+	[ST_COMMIT_LIST] = "SELECT id, time_ns FROM commits WHERE id > ?1 "
+			   "ORDER BY id LIMIT ?2",
+	/* commit times grow with ids (design note 6): the newest commit at
+	 * or before a time is the last index entry at or below it */
+	[ST_COMMIT_AT] = "SELECT id FROM commits WHERE time_ns <= ?1 "
+			 "ORDER BY time_ns DESC, id DESC LIMIT 1",
+	[ST_VIEW_STATS_LIVE] = "SELECT " VIEW_COUNTS " FROM inodes "
+			       "WHERE died IS NULL AND nlink > 0",
+	[ST_VIEW_STATS_VIEW] = "SELECT " VIEW_COUNTS " FROM inodes "
+			       "WHERE born <= ?1 AND (died IS NULL OR died > ?1) "
+			       "AND nlink > 0",
 };
 
 static const char schema_sql[] =
@@ -244,7 +309,8 @@ static const char schema_sql[] =
 	" PRIMARY KEY(ino, name, born)) WITHOUT ROWID;"
 	"CREATE TABLE blobs(id INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE,"
 	" size INTEGER NOT NULL, csize INTEGER NOT NULL, flags INTEGER NOT NULL,"
-	" crc INTEGER NOT NULL, data BLOB NOT NULL);";
+	" crc INTEGER NOT NULL, data BLOB NOT NULL);"
+	SNAPSHOTS_DDL;
 
 struct db {
 	sqlite3 *h;
@@ -256,6 +322,7 @@ struct db {
 	sqlite3 *ckpt_h;
 	char *file;
 	uint32_t page_size;
+	bool has_snaps; /* the snapshots table and commits_time exist */
 	int64_t last_commit_ns; /* under ckpt_mu */
 	uint64_t wal_bytes;	/* under ckpt_mu */
 };
@@ -1526,6 +1593,249 @@ int db_xattr_kill_all(struct keep_store *s, uint64_t ino)
 	return rc;
 }
 
+/* ---- snapshots and commits --------------------------------------------- */
+
+/*
+ * Does the store have the snapshots table (and the commit time index)?
+ * A read-only handle on a store made before they existed asks again each
+ * time, so it sees them once a writer has added them.
+ */
+static int snaps_present(struct keep_store *s, bool *yes)
+{
+	int src, rc = 0;
+
+	if (s->db->has_snaps) {
+		*yes = true;
+		return 0;
+	}
+	STMT(st, s, ST_SCHEMA_HAS_SNAPS);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		s->db->has_snaps = sqlite3_column_int(st, 0) == 2;
+	else
+		rc = db_err(s->db->h, src, "read schema");
+	done(st);
+	if (!rc)
+		*yes = s->db->has_snaps;
+	return rc;
+}
+
+int db_upgrade(struct keep_store *s)
+{
+	bool yes = false;
+	int rc = snaps_present(s, &yes);
+
+	if (rc || yes)
+		return rc;
+	keep_log(LOG_INFO, "adding the snapshots table to the store");
+	rc = exec(s->db->h, "BEGIN IMMEDIATE");
+	if (rc)
+		return rc;
+	rc = exec(s->db->h, SNAPSHOTS_DDL);
+	if (!rc)
+		rc = exec(s->db->h, "COMMIT");
+	if (rc)
+		exec(s->db->h, "ROLLBACK");
+	else
+		s->db->has_snaps = true;
+	return rc;
+}
+
+int db_end_tx(struct keep_store *s)
+{
+	STMT(st, s, ST_COMMIT);
+	return run(s, st, "commit");
+}
+
+static void read_snap(sqlite3_stmt *st, struct keep_snapshot *out)
+{
+	int len = sqlite3_column_bytes(st, 1);
+
+	memset(out, 0, sizeof(*out));
+	out->id = (uint64_t)sqlite3_column_int64(st, 0);
+	if (len > KEEP_SNAP_NAME_MAX)
+		len = KEEP_SNAP_NAME_MAX; /* keep_check reports such a name */
+	if (len > 0)
+		memcpy(out->name, sqlite3_column_blob(st, 1), (size_t)len);
+	out->name[len] = '\0';
+	out->commit = (uint64_t)sqlite3_column_int64(st, 2);
+	out->created_ns = sqlite3_column_int64(st, 3);
+	out->origin = sqlite3_column_int(st, 4);
+	out->commit_ns = sqlite3_column_int64(st, 5);
+}
+
+int db_snap_get(struct keep_store *s, const char *name, uint64_t id,
+		struct keep_snapshot *out)
+{
+	bool yes = false;
+	int src, rc = snaps_present(s, &yes);
+
+	if (rc || !yes)
+		return rc ? rc : ENOENT;
+	STMT(st, s, name ? ST_SNAP_BY_NAME : ST_SNAP_BY_ID);
+	if (name)
+		bind_name(st, 1, name);
+	else
+		sqlite3_bind_int64(st, 1, (int64_t)id);
+	src = sqlite3_step(st);
+	rc = ENOENT;
+	if (src == SQLITE_ROW) {
+		read_snap(st, out);
+		rc = 0;
+	} else if (src != SQLITE_DONE) {
+		rc = db_err(s->db->h, src, "read snapshot");
+	}
+	done(st);
+	return rc;
+}
+
+int db_snap_list(struct keep_store *s, uint64_t after,
+		 struct keep_snapshot *out, size_t max, size_t *n)
+{
+	bool yes = false;
+	size_t k = 0;
+	int src = SQLITE_DONE, rc = snaps_present(s, &yes);
+
+	if (rc || !yes) {
+		*n = 0;
+		return rc;
+	}
+	STMT(st, s, ST_SNAP_LIST);
+	sqlite3_bind_int64(st, 1, after > INT64_MAX ? INT64_MAX : (int64_t)after);
+	sqlite3_bind_int64(st, 2, (int64_t)max);
+	while (k < max && (src = sqlite3_step(st)) == SQLITE_ROW)
+		read_snap(st, &out[k++]);
+	if (k < max && src != SQLITE_DONE)
+		rc = db_err(s->db->h, src, "list snapshots");
+	done(st);
+	*n = rc ? 0 : k;
+	return rc;
+}
+
+int db_snap_insert(struct keep_store *s, const char *name, uint64_t commit,
+		   int64_t created_ns, int origin, uint64_t *id)
+{
+	STMT(st, s, ST_SNAP_INSERT);
+	int rc;
+
+	bind_name(st, 1, name);
+	sqlite3_bind_int64(st, 2, (int64_t)commit);
+	sqlite3_bind_int64(st, 3, created_ns);
+	sqlite3_bind_int(st, 4, origin);
+	rc = run(s, st, "insert snapshot");
+	if (!rc)
+		*id = (uint64_t)sqlite3_last_insert_rowid(s->db->h);
+	return rc;
+}
+
+int db_snap_delete(struct keep_store *s, const char *name)
+{
+	STMT(st, s, ST_SNAP_DELETE);
+	int rc;
+
+	bind_name(st, 1, name);
+	rc = run(s, st, "delete snapshot");
+	if (!rc && sqlite3_changes(s->db->h) != 1)
+		rc = KEEP_CORRUPT_BKPT("snapshot vanished while being deleted");
+	return rc;
+}
+
+int db_snap_rename(struct keep_store *s, const char *oldname,
+		   const char *newname)
+{
+	STMT(st, s, ST_SNAP_RENAME);
+	int rc;
+
+	bind_name(st, 1, oldname);
+	bind_name(st, 2, newname);
+	rc = run(s, st, "rename snapshot");
+	if (!rc && sqlite3_changes(s->db->h) != 1)
+		rc = KEEP_CORRUPT_BKPT("snapshot vanished while being renamed");
+	return rc;
+}
+
+int db_commit_get(struct keep_store *s, uint64_t id,
+		  struct keep_commit_info *out)
+{
+	if (id == 0 || id > INT64_MAX)
+		return ENOENT;
+	STMT(st, s, ST_COMMIT_GET);
+	int src, rc = ENOENT;
+
+	sqlite3_bind_int64(st, 1, (int64_t)id);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		out->id = id;
+		out->time_ns = sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else if (src != SQLITE_DONE) {
+		rc = db_err(s->db->h, src, "read commit");
+	}
+	done(st);
+	return rc;
+}
+
+int db_commit_list(struct keep_store *s, uint64_t after,
+		   struct keep_commit_info *out, size_t max, size_t *n)
+{
+	STMT(st, s, ST_COMMIT_LIST);
+	size_t k = 0;
+	int src = SQLITE_DONE, rc = 0;
+
+	sqlite3_bind_int64(st, 1, after > INT64_MAX ? INT64_MAX : (int64_t)after);
+	sqlite3_bind_int64(st, 2, (int64_t)max);
+	while (k < max && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		out[k].id = (uint64_t)sqlite3_column_int64(st, 0);
+		out[k].time_ns = sqlite3_column_int64(st, 1);
+		k++;
+	}
+	if (k < max && src != SQLITE_DONE)
+		rc = db_err(s->db->h, src, "list commits");
+	done(st);
+	*n = rc ? 0 : k;
+	return rc;
+}
+
+int db_commit_at(struct keep_store *s, int64_t time_ns, uint64_t *id)
+{
+	STMT(st, s, ST_COMMIT_AT);
+	int src, rc = ENOENT;
+
+	sqlite3_bind_int64(st, 1, time_ns);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		*id = (uint64_t)sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else if (src != SQLITE_DONE) {
+		rc = db_err(s->db->h, src, "find commit");
+	}
+	done(st);
+	return rc;
+}
+
+int db_view_stats(struct keep_store *s, uint64_t view,
+		  struct keep_view_stats *out)
+{
+	STMT(st, s, view == KEEP_LIVE ? ST_VIEW_STATS_LIVE : ST_VIEW_STATS_VIEW);
+	int src, rc = 0;
+
+	if (view != KEEP_LIVE)
+		sqlite3_bind_int64(st, 1, (int64_t)view);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		out->files = (uint64_t)sqlite3_column_int64(st, 0);
+		out->dirs = (uint64_t)sqlite3_column_int64(st, 1);
+		out->others = (uint64_t)sqlite3_column_int64(st, 2);
+		out->logical_bytes = (uint64_t)sqlite3_column_int64(st, 3);
+	} else {
+		rc = db_err(s->db->h, src, "count a view");
+		if (!rc)
+			rc = KEEP_E_SQLITE; /* an aggregate always has a row */
+	}
+	done(st);
+	return rc;
+}
+
 /* ---- statistics and checks --------------------------------------------- */
 
 /* One-off queries of stats and fsck: prepared per call, not on any hot
@@ -1735,6 +2045,48 @@ static int check_versions(struct checker *c, const char *table,
 	return check_rows(c, sql, label);
 }
 
+/*
+ * Snapshots: each names a commit that exists, has a valid name (the rules
+ * of keep_snapshot_name_check, on the stored bytes), a unique name, and an
+ * id the AUTOINCREMENT counter has passed (so no id is handed out twice).
+ */
+static int check_snapshots(struct checker *c)
+{
+	bool yes = false;
+	int rc = snaps_present(c->s, &yes);
+
+	if (rc || !yes)
+		return rc; /* an older store: nothing to check */
+	rc = check_rows(c,
+			"SELECT 'snapshot ' || id || ' names missing commit ' || "
+			"commit_id FROM snapshots WHERE commit_id NOT IN "
+			"(SELECT id FROM commits)",
+			"snapshot commit");
+	if (!rc)
+		rc = check_rows(c,
+				"SELECT 'snapshot ' || id || ' has the invalid name ' || "
+				"quote(name) FROM snapshots WHERE typeof(name) != 'blob' "
+				"OR length(name) < 1 OR length(name) > 255 "
+				"OR instr(name, x'2f') > 0 OR instr(name, x'00') > 0 "
+				"OR name IN (x'2e', x'2e2e') OR substr(name, 1, 1) = x'40'",
+				"snapshot name");
+	if (!rc)
+		rc = check_rows(c,
+				"SELECT 'name ' || quote(name) || ' is taken by ' || "
+				"count(*) || ' snapshots' FROM snapshots GROUP BY name "
+				"HAVING count(*) > 1",
+				"snapshot name");
+	if (!rc)
+		rc = check_rows(c,
+				"SELECT 'snapshot ' || max(id) || ' is above the id "
+				"counter ' || coalesce((SELECT seq FROM sqlite_sequence "
+				"WHERE name = 'snapshots'), 0) FROM snapshots HAVING "
+				"max(id) > coalesce((SELECT seq FROM sqlite_sequence "
+				"WHERE name = 'snapshots'), 0)",
+				"snapshot ids");
+	return rc;
+}
+
 int db_check(struct keep_store *s, int data, keep_problem_cb cb, void *ctx,
 	     uint64_t *problems)
 {
@@ -1789,6 +2141,8 @@ int db_check(struct keep_store *s, int data, keep_problem_cb cb, void *ctx,
 			 (unsigned long long)last);
 		rc = check_view(&c, vis, vname);
 	}
+	if (!rc)
+		rc = check_snapshots(&c);
 	if (!rc && data) {
 		if (sqlite3_prepare_v2(s->db->h,
 				       "SELECT id, hash, size, flags, data, crc "

@@ -10,6 +10,8 @@
  *   ns.c     the namespace: lookup, create, link, unlink, rename, xattrs
  *   data.c   file data: the dirty-block cache, read, write, truncate,
  *            holes, copy_range, the decoded-block cache
+ *   snap.c   snapshots, the commit list, points in time, view counts
+ *   timefmt.c  parsing and formatting points in time
  *   check.c  consistency checks (keep_check)
  */
 #ifndef KEEP_I_H
@@ -152,6 +154,7 @@ struct keep_store {
 	uint64_t next_ino;
 	uint64_t next_dirent; /* entry numbers: readdir cursors, never reused */
 	uint64_t synced;      /* newest commit known to be on disk */
+	int64_t last_commit_ns; /* time_ns of the newest commit (writer) */
 	bool in_tx;	      /* a write transaction is open */
 	bool changed;	      /* rows changed since the last commit */
 	int64_t dirty_since;  /* monotonic ns, 0 when clean */
@@ -172,6 +175,15 @@ struct keep_store {
 };
 
 /* store.c */
+struct snap_op;
+/*
+ * The commit pipeline: commit every change so far (durable: fsync the
+ * WAL before returning), with op (may be NULL) applied inside the same
+ * SQLite transaction; see store.c's design note 3.  With op and nothing to
+ * commit, op alone is committed and synced, without a new commit.
+ */
+int store_commit(struct keep_store *s, uint64_t *id, bool durable,
+		 struct snap_op *op);
 int keep_begin(struct keep_store *s); /* under mu: open the write tx */
 void keep_touch(struct keep_store *s); /* under mu: note a change */
 int keep_writable(struct keep_store *s); /* 0, EROFS or KEEP_E_READONLY */
@@ -253,6 +265,28 @@ int db_xattr_kill_all(struct keep_store *s, uint64_t ino);
 int db_rpool_open(struct keep_store *s, const char *file);
 void db_rpool_close(struct keep_store *s);
 
+/* Snapshots and commits.  Callers hold mu.  On a store made before the
+ * snapshots table existed, a read-only handle finds no snapshots. */
+int db_upgrade(struct keep_store *s); /* writer: add missing tables */
+int db_end_tx(struct keep_store *s);  /* COMMIT with no commits row */
+/* by name, or by id when name is NULL; 0 or ENOENT */
+int db_snap_get(struct keep_store *s, const char *name, uint64_t id,
+		struct keep_snapshot *out);
+int db_snap_list(struct keep_store *s, uint64_t after,
+		 struct keep_snapshot *out, size_t max, size_t *n);
+int db_snap_insert(struct keep_store *s, const char *name, uint64_t commit,
+		   int64_t created_ns, int origin, uint64_t *id);
+int db_snap_delete(struct keep_store *s, const char *name);
+int db_snap_rename(struct keep_store *s, const char *oldname,
+		   const char *newname);
+int db_commit_get(struct keep_store *s, uint64_t id,
+		  struct keep_commit_info *out);
+int db_commit_list(struct keep_store *s, uint64_t after,
+		   struct keep_commit_info *out, size_t max, size_t *n);
+int db_commit_at(struct keep_store *s, int64_t time_ns, uint64_t *id);
+int db_view_stats(struct keep_store *s, uint64_t view,
+		  struct keep_view_stats *out);
+
 int db_stats(struct keep_store *s, struct keep_stats *st);
 int db_check(struct keep_store *s, int data, keep_problem_cb cb, void *ctx,
 	     uint64_t *problems);
@@ -297,5 +331,25 @@ void icache_release(struct icache *c);
 int ns_reclaim(struct keep_store *s, uint64_t ino);
 void ns_to_attr(const struct keep_store *s, const struct kinode *n,
 		struct keep_attr *out);
+
+/* ---- snap.c ----------------------------------------------------------- */
+
+enum snap_kind { SNAP_CREATE, SNAP_DELETE, SNAP_RENAME };
+
+/* A change to the snapshots table, made by the commit pipeline. */
+struct snap_op {
+	enum snap_kind kind;
+	const char *name;    /* CREATE, DELETE; RENAME: the old name */
+	const char *newname; /* RENAME */
+	int origin;	     /* CREATE */
+	struct keep_snapshot made; /* CREATE: filled by snap_apply */
+};
+
+/* under commit_mu and mu, before anything is written: the op's own
+ * refusals (EEXIST, ENOENT, ENOSPC), which leave everything as it was */
+int snap_check(struct keep_store *s, struct snap_op *op);
+/* under mu, inside the transaction that will commit as commit_ns */
+int snap_apply(struct keep_store *s, struct snap_op *op, uint64_t commit,
+	       int64_t commit_ns);
 
 #endif /* KEEP_I_H */

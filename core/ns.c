@@ -382,6 +382,10 @@ static int create(struct keep_store *s, uint64_t parent, const char *name,
 		return rc;
 	if (S_ISDIR(mode) && d.a.nlink >= KEEP_LINK_MAX)
 		return EMLINK;
+	/* the file system layer packs a view number above the inode bits
+	 * (keep.h); refused before anything is allocated or written */
+	if (s->next_ino >= KEEP_INO_LIMIT)
+		return ENOSPC;
 
 	*n = (struct kinode){0};
 	n->a.ino = s->next_ino++;

@@ -24,11 +24,21 @@
  *     Commits asked for by fsync are made durable by syncing the WAL;
  *     the others (timer, full dirty cache) are not waited for: they
  *     survive a process crash at once and a power loss at the next sync.
+ *     A change to the snapshots table (snap.c) rides in step c, in the
+ *     same SQLite transaction as the commit it names, so no crash can
+ *     leave a commit without its snapshot or the reverse; with nothing
+ *     to commit it is committed alone, naming the last commit.  Either
+ *     way it is synced before the call returns.
  *  4. A failed commit rolls the transaction back and makes the handle
  *     read-only (sticky): the store on disk is still the previous commit.
  *  5. Crash recovery needs nothing but SQLite's own: an uncommitted
  *     transaction never reached the database.  On open for writing,
  *     inodes left with no links (unlinked while open) are reclaimed.
+ *  6. Commit times grow strictly with commit ids: a commit made while
+ *     CLOCK_REALTIME reads at or before the previous commit's time gets
+ *     that time + 1 ns.  "The newest commit at or before T" is then one
+ *     index seek (db.c, keep_commit_at), and a point in time never names
+ *     an older commit than one made before it.
  */
 #include <errno.h>
 #include <dirent.h>
@@ -334,11 +344,16 @@ int keep_store_open(const char *path, unsigned flags, struct keep_store **out)
 		rc = db_open(s, db, false, !(flags & KEEP_OPEN_WRITE));
 	if (!rc)
 		rc = db_load_meta(s);
+	if (!rc && (flags & KEEP_OPEN_WRITE))
+		rc = db_upgrade(s);
 	if (!rc) {
+		struct keep_commit_info last;
 		s->pool.size = s->block_size;
 		s->pool.max = (8u << 20) / s->block_size;
 		s->open_commit = db_last_commit(s) + 1;
 		s->synced = s->open_commit - 1;
+		if (db_commit_get(s, s->open_commit - 1, &last) == 0)
+			s->last_commit_ns = last.time_ns;
 		rc = db_rpool_open(s, db);
 	}
 	if (!rc)
@@ -448,11 +463,25 @@ uint64_t keep_last_commit(struct keep_store *s)
 
 /* ---- commits ------------------------------------------------------------ */
 
-static int commit(struct keep_store *s, uint64_t *id, bool durable)
+/* A commit's time: the clock, or 1 ns past the previous commit when the
+ * clock stepped back (design note 6), so times grow with ids. */
+static int64_t commit_time(struct keep_store *s)
 {
+	int64_t now = keep_now_ns();
+
+	return now > s->last_commit_ns ? now : s->last_commit_ns + 1;
+}
+
+int store_commit(struct keep_store *s, uint64_t *id, bool durable,
+		 struct snap_op *op)
+{
+	bool must_sync = false, nothing;
+	int64_t t = 0;
 	int rc = 0;
 
 	if (!(s->flags & KEEP_OPEN_WRITE)) {
+		if (op)
+			return EROFS;
 		if (id)
 			*id = keep_last_commit(s);
 		return 0;
@@ -463,8 +492,32 @@ static int commit(struct keep_store *s, uint64_t *id, bool durable)
 		rc = KEEP_E_READONLY;
 		goto out;
 	}
-	if (!s->changed && s->dirty.count == 0)
+	if (op) {
+		/* refusals change nothing, not even the pending changes */
+		rc = snap_check(s, op);
+		if (rc)
+			goto out;
+		must_sync = true;
+	}
+	nothing = !s->changed && s->dirty.count == 0;
+	if (nothing && !op)
 		goto sync;
+	if (nothing && s->open_commit > 1) {
+		/* the op names the last commit and is committed alone (no
+		 * empty commit); a store without any commit gets one */
+		rc = keep_begin(s);
+		if (!rc)
+			rc = snap_apply(s, op, s->open_commit - 1,
+					s->last_commit_ns);
+		if (!rc)
+			rc = keep_fault("commit");
+		if (!rc)
+			rc = db_end_tx(s);
+		if (rc)
+			goto fail;
+		s->in_tx = false;
+		goto sync;
+	}
 
 	if (s->dirty.bytes >= ENCODE_OUTSIDE_BYTES) {
 		s->inflight = s->dirty;
@@ -477,6 +530,7 @@ static int commit(struct keep_store *s, uint64_t *id, bool durable)
 		if (rc)
 			goto fail;
 	}
+	t = commit_time(s);
 	rc = keep_begin(s);
 	if (!rc)
 		rc = data_encode(s, &s->dirty);
@@ -486,20 +540,23 @@ static int commit(struct keep_store *s, uint64_t *id, bool durable)
 		rc = data_apply(s, &s->dirty, NULL);
 	if (!rc)
 		rc = ns_flush(s);
+	if (!rc && op)
+		rc = snap_apply(s, op, s->open_commit, t);
 	if (!rc)
 		rc = keep_fault("commit");
 	if (!rc)
-		rc = db_commit(s, s->open_commit, keep_now_ns());
+		rc = db_commit(s, s->open_commit, t);
 	if (rc)
 		goto fail;
 	s->in_tx = false;
 	s->open_commit++;
+	s->last_commit_ns = t;
 	s->changed = false;
 	s->dirty_since = 0;
 	dmap_release(&s->inflight);
 	dmap_release(&s->dirty);
 sync:
-	if (durable && s->synced < s->open_commit - 1) {
+	if ((durable && s->synced < s->open_commit - 1) || must_sync) {
 		rc = keep_fault("sync");
 		if (!rc)
 			rc = db_sync_wal(s);
@@ -533,12 +590,12 @@ out:
 
 int keep_commit(struct keep_store *s, uint64_t *id)
 {
-	return commit(s, id, true);
+	return store_commit(s, id, true, NULL);
 }
 
 int keep_commit_nosync(struct keep_store *s, uint64_t *id)
 {
-	return commit(s, id, false);
+	return store_commit(s, id, false, NULL);
 }
 
 /* ---- statistics --------------------------------------------------------- */
