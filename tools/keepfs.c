@@ -23,6 +23,12 @@ static const struct command commands[] = {
 	{"mount", cmd_mount, 0, "mount a store on a directory", usage_mount},
 	{"umount", cmd_umount, 0, "unmount and wait for the final commit",
 	 usage_umount},
+	{"snapshot", cmd_snapshot, 0, "commit and keep the tree as a named snapshot",
+	 usage_snapshot},
+	{"delete", cmd_delete, 0, "delete snapshots", usage_delete},
+	{"rename", cmd_rename, 0, "rename a snapshot", usage_rename},
+	{"list", cmd_list, 0, "list the snapshots (or commits) of a store",
+	 usage_list},
 	{"stats", cmd_stats, 0, "show what a store holds", usage_stats},
 	{"fsck", cmd_fsck, 0, "check a store's consistency", usage_fsck},
 };
@@ -38,7 +44,7 @@ static void list_commands(FILE *f)
 	fputs("\ncommands:\n", f);
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		if (!(commands[i].flags & CMD_HIDDEN))
-			fprintf(f, "   %-8s %s\n", commands[i].name,
+			fprintf(f, "   %-9s %s\n", commands[i].name,
 				commands[i].summary);
 	fputs("\nTARGET is a store path or the mount point of a store.\n"
 	      "'keepfs COMMAND --help' describes a command; "

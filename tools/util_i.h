@@ -38,6 +38,10 @@ int cmd_mount_helper(int argc, char **argv); /* invoked as mount.keepfs */
 int cmd_umount(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
+int cmd_delete(int argc, char **argv);
+int cmd_rename(int argc, char **argv);
+int cmd_list(int argc, char **argv);
 
 extern const char usage_init[];
 extern const char usage_mount[];
@@ -45,6 +49,10 @@ extern const char usage_mount_helper[];
 extern const char usage_umount[];
 extern const char usage_stats[];
 extern const char usage_fsck[];
+extern const char usage_snapshot[];
+extern const char usage_delete[];
+extern const char usage_rename[];
+extern const char usage_list[];
 
 /* ---- messages ------------------------------------------------------------ */
 
