@@ -67,26 +67,34 @@ void kfs_stat_of(const struct kfs *fs, const struct keep_attr *a,
 	st->st_ctim = ts_of(a->ctime_ns);
 }
 
-void kfs_reply_entry(fuse_req_t req, uint64_t view, const struct keep_attr *a)
+void kfs_reply_node(fuse_req_t req, uint64_t nodeid, const struct keep_attr *a,
+		    double timeout)
 {
 	struct kfs *fs = kfs_of(req);
 	struct fuse_entry_param e;
-	uint64_t nodeid;
 
 	memset(&e, 0, sizeof(e));
-	int err = kfs_node_ref(&fs->nodes, view, a->ino, &nodeid);
+	e.ino = nodeid;
+	e.generation = 1; /* inode numbers are never reused */
+	e.attr_timeout = timeout;
+	e.entry_timeout = timeout;
+	kfs_stat_of(fs, a, &e.attr);
+	e.attr.st_ino = kfs_st_ino(nodeid);
+	if (fuse_reply_entry(req, &e) != 0)
+		kfs_forget_node(fs, nodeid, 1); /* the kernel never saw it */
+}
+
+void kfs_reply_entry(fuse_req_t req, uint64_t slot, const struct keep_attr *a)
+{
+	struct kfs *fs = kfs_of(req);
+	uint64_t nodeid;
+
+	int err = kfs_node_ref(&fs->nodes, slot, a->ino, &nodeid);
 	if (err) {
 		fuse_reply_err(req, err);
 		return;
 	}
-	e.ino = nodeid;
-	e.generation = 1; /* inode numbers are never reused */
-	e.attr_timeout = KFS_TIMEOUT;
-	e.entry_timeout = KFS_TIMEOUT;
-	kfs_stat_of(fs, a, &e.attr);
-	e.attr.st_ino = nodeid;
-	if (fuse_reply_entry(req, &e) != 0)
-		kfs_forget_node(fs, nodeid, 1); /* the kernel never saw it */
+	kfs_reply_node(req, nodeid, a, slot ? KFS_VIEW_TIMEOUT : KFS_TIMEOUT);
 }
 
 void kfs_forget_node(struct kfs *fs, uint64_t nodeid, uint64_t n)
@@ -418,6 +426,12 @@ int kfs_run(const struct kfs_config *cfg, int ready_fd)
 
 	memset(&fs, 0, sizeof(fs));
 	fs.cfg = cfg;
+	{
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		fs.snapdir_ns = (int64_t)now.tv_sec * 1000000000 +
+				now.tv_nsec;
+	}
 	/* Block buffers are filled by request threads and freed by the
 	 * committer: with an arena per thread, glibc keeps every thread's
 	 * freed memory apart and the daemon's size creeps up.  Two arenas
@@ -479,11 +493,17 @@ int kfs_run(const struct kfs_config *cfg, int ready_fd)
 		      cfg->mountpoint, fuse_error());
 		goto out_signals;
 	}
+	rc = kfs_notify_start(&fs);
+	if (rc) {
+		ready_err(&ready_fd, "cannot start a thread: %s",
+			  strerror(rc));
+		goto out_unmount;
+	}
 	rc = timer_start(&fs);
 	if (rc) {
 		ready_err(&ready_fd, "cannot start the commit timer: %s",
 		      strerror(rc));
-		goto out_unmount;
+		goto out_notify;
 	}
 
 	ready_line(&ready_fd, "OK\n");
@@ -501,6 +521,8 @@ int kfs_run(const struct kfs_config *cfg, int ready_fd)
 		status = 0;
 
 	timer_stop(&fs);
+out_notify:
+	kfs_notify_stop(&fs);
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:

@@ -29,6 +29,8 @@ static int wants_write(int flags)
 static int resolve_data(struct kfs *fs, fuse_ino_t nodeid, int write,
 			uint64_t *view, uint64_t *ino)
 {
+	if (nodeid == KFS_SNAPDIR_NODE)
+		return write ? EROFS : EISDIR;
 	if (write && fs->cfg->read_only)
 		return EROFS;
 	int err = kfs_node_resolve(&fs->nodes, nodeid, view, ino);
@@ -114,7 +116,7 @@ void kfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	e.attr_timeout = KFS_TIMEOUT;
 	e.entry_timeout = KFS_TIMEOUT;
 	kfs_stat_of(fs, &a, &e.attr);
-	e.attr.st_ino = nodeid;
+	e.attr.st_ino = kfs_st_ino(nodeid);
 	fi->fh = 0;
 	fi->keep_cache = 1;
 	if (fuse_reply_create(req, &e, fi) != 0) {

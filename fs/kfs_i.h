@@ -37,12 +37,58 @@
 
 #define KFS_NODE_VIEW_BIT (UINT64_C(1) << 63)
 
+/*
+ * View node ids pack a view slot above the inode number:
+ *   KFS_NODE_VIEW_BIT | slot << KEEP_INO_BITS | ino
+ * and the same value without the top bit is the st_ino the kernel shows,
+ * so every object of every view has an st_ino of its own.  Slots
+ * 1 .. KFS_SLOT_TIME-1 are snapshot ids (stable across mounts); slots from
+ * KFS_SLOT_TIME up are handed out to point-in-time views while in use.
+ * The .snapshots directory is slot 0 with the highest inode number, which
+ * the store never hands out (KEEP_INO_LIMIT).
+ */
+#define KFS_SLOT_BITS (63 - KEEP_INO_BITS)
+#define KFS_SLOT_TIME (UINT64_C(1) << (KFS_SLOT_BITS - 1))
+#define KFS_SLOT_MAX ((UINT64_C(1) << KFS_SLOT_BITS) - 1)
+#define KFS_INO_MASK ((UINT64_C(1) << KEEP_INO_BITS) - 1)
+#define KFS_SNAPDIR_INO KFS_INO_MASK
+#define KFS_SNAPDIR_NODE (KFS_NODE_VIEW_BIT | KFS_SNAPDIR_INO)
+#define KFS_SNAPDIR_NAME ".snapshots"
+
+/* Views never change: the kernel may keep what it learns of them this
+ * long (seconds); deleting a snapshot invalidates it. */
+#define KFS_VIEW_TIMEOUT 86400.0
+
+static inline uint64_t kfs_st_ino(uint64_t nodeid)
+{
+	return nodeid & ~KFS_NODE_VIEW_BIT;
+}
+
+/* The view slot of a node id (0 for the live tree and .snapshots). */
+static inline uint64_t kfs_node_slot(uint64_t nodeid)
+{
+	if (!(nodeid & KFS_NODE_VIEW_BIT))
+		return 0;
+	return (nodeid & ~KFS_NODE_VIEW_BIT) >> KEEP_INO_BITS;
+}
+
 /* ---- node table (node.c) ----------------------------------------------- */
+
+/* A view the kernel holds nodes of. */
+struct kfs_view {
+	uint64_t slot;
+	uint64_t commit;  /* the commit it shows */
+	uint64_t snap_id; /* its snapshot; 0 for a point in time */
+	int dead;	  /* the snapshot was deleted: every use is ENOENT */
+	uint64_t nodes;	  /* nodes of the table in this view */
+	struct kfs_view *next;
+};
 
 struct kfs_node {
 	uint64_t nodeid;
-	uint64_t view; /* KEEP_LIVE or a commit id */
+	uint64_t view; /* slot: 0 for the live tree (and .snapshots) */
 	uint64_t ino;  /* inode number inside view */
+	struct kfs_view *v; /* NULL for the live tree */
 	uint64_t nlookup;
 	uint64_t nopen;
 	uint64_t nwriters; /* open handles that may write */
@@ -73,6 +119,8 @@ struct kfs_nodes {
 	size_t count;
 	uint64_t *stale; /* node ids whose times_stale was set */
 	size_t nstale, stale_cap;
+	struct kfs_view *views; /* views with nodes in the table */
+	uint64_t next_time_slot;
 };
 
 /* Returns 0 or ENOMEM. */
@@ -83,16 +131,30 @@ void kfs_nodes_release(struct kfs_nodes *t,
 		       void *ctx);
 
 /*
- * Resolve a node id to (view, ino).  Returns 0 or ENOENT (an unknown view
- * node).
+ * Resolve a node id to (view, ino): view is KEEP_LIVE or the commit the
+ * node's view shows.  Returns 0, or ENOENT (an unknown node, a view whose
+ * snapshot was deleted, or .snapshots itself, which has no inode).
  */
 int kfs_node_resolve(struct kfs_nodes *t, uint64_t nodeid, uint64_t *view,
 		     uint64_t *ino);
 
-/* Take one lookup reference on (view, ino); *nodeid gets its node id.
- * Returns 0 or ENOMEM. */
-int kfs_node_ref(struct kfs_nodes *t, uint64_t view, uint64_t ino,
+/* Take one lookup reference on (slot, ino); *nodeid gets its node id.  A
+ * view slot must belong to a node the caller holds (the parent of a
+ * lookup, an open directory).  Returns 0, ENOMEM or ENOENT (no such
+ * view, or a deleted one). */
+int kfs_node_ref(struct kfs_nodes *t, uint64_t slot, uint64_t ino,
 		 uint64_t *nodeid);
+
+/* Take one lookup reference on the root of the view of snapshot snap_id
+ * (or, with snap_id 0, of the point-in-time view of commit), making the
+ * view if the table has none.  Returns 0, ENOMEM, or EOVERFLOW (a
+ * snapshot id or the point-in-time slots past what node ids can hold). */
+int kfs_view_ref_root(struct kfs_nodes *t, uint64_t snap_id, uint64_t commit,
+		      uint64_t *nodeid);
+
+/* The snapshot snap_id was deleted: mark its view dead.  Returns the node
+ * ids the kernel may still cache (caller frees *ids), 0 if none. */
+size_t kfs_view_kill(struct kfs_nodes *t, uint64_t snap_id, uint64_t **ids);
 
 /*
  * Drop n lookup references.  Aborts if that would make the count negative.
@@ -161,6 +223,15 @@ struct kfs {
 	pthread_cond_t timer_cond;
 	int timer_stop;
 	int timer_running;
+
+	/* notifier thread (snap.c) */
+	pthread_t notify_thread;
+	pthread_mutex_t notify_lock;
+	pthread_cond_t notify_cond;
+	struct notify_job *notify_head;
+	int notify_stop;
+	int notify_running;
+	int64_t snapdir_ns; /* times of .snapshots (atomic) */
 };
 
 static inline struct kfs *kfs_of(fuse_req_t req)
@@ -186,8 +257,13 @@ static inline int kfs_is_writer(int flags)
 void kfs_stat_of(const struct kfs *fs, const struct keep_attr *a,
 		 struct stat *st);
 
-/* Take a lookup reference for a's inode and reply with the entry. */
-void kfs_reply_entry(fuse_req_t req, uint64_t view, const struct keep_attr *a);
+/* Take a lookup reference for a's inode in view slot (0: live) and reply
+ * with the entry. */
+void kfs_reply_entry(fuse_req_t req, uint64_t slot, const struct keep_attr *a);
+/* Reply with an entry for nodeid, on which a reference is already taken
+ * (dropped again if the kernel does not get it). */
+void kfs_reply_node(fuse_req_t req, uint64_t nodeid, const struct keep_attr *a,
+		    double timeout);
 
 /* ---- operations (ops.c, data.c) ---------------------------------------- */
 
@@ -246,6 +322,24 @@ void kfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			 struct fuse_file_info *fi_in, fuse_ino_t ino_out,
 			 off_t off_out, struct fuse_file_info *fi_out,
 			 size_t len, int flags);
+
+/* ---- the .snapshots directory (snap.c) ---------------------------------- */
+
+/* The notifier thread sends the kernel invalidations that may not be sent
+ * from inside a request.  Returns 0 or an errno. */
+int kfs_notify_start(struct kfs *fs);
+void kfs_notify_stop(struct kfs *fs);
+
+/* Attributes of .snapshots. */
+void kfs_snapdir_attr(struct kfs *fs, struct keep_attr *a);
+/* Reply to a lookup of .snapshots in the root. */
+void kfs_snapdir_entry(fuse_req_t req);
+/* Requests whose parent is .snapshots. */
+void kfs_snap_lookup(fuse_req_t req, const char *name);
+void kfs_snap_mkdir(fuse_req_t req, const char *name);
+void kfs_snap_rmdir(fuse_req_t req, const char *name);
+void kfs_snap_rename(fuse_req_t req, const char *name, const char *newname,
+		     unsigned flags);
 
 /* Commit now (fsync, fsyncdir); logs a failure.  Returns a store code. */
 int kfs_commit(struct kfs *fs);

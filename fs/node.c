@@ -12,8 +12,12 @@
  *  2. A count never goes negative; if the kernel would make it so, the
  *     table is wrong and we abort() rather than reap a live inode.
  *  3. A node is in the table exactly while nlookup + nopen > 0.
- *  4. Live node ids equal inode numbers; view nodes (KFS_NODE_VIEW_BIT)
- *     get ids from a counter and are found only through the table.
+ *  4. Live node ids equal inode numbers; view node ids pack the view's
+ *     slot and the inode number (kfs_i.h), so the same object of the same
+ *     view always gets the same id, and hard links within a view share it.
+ *  5. A view is in t->views exactly while nodes of it are in the table; a
+ *     dead view (its snapshot deleted) resolves to ENOENT and takes no new
+ *     references, but its nodes stay until the kernel forgets them.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -37,6 +41,8 @@ int kfs_nodes_init(struct kfs_nodes *t)
 	t->count = 0;
 	t->stale = NULL;
 	t->nstale = t->stale_cap = 0;
+	t->views = NULL;
+	t->next_time_slot = KFS_SLOT_TIME;
 	pthread_mutex_init(&t->lock, NULL);
 	return 0;
 }
@@ -56,6 +62,11 @@ void kfs_nodes_release(struct kfs_nodes *t,
 			free(n);
 			n = next;
 		}
+	}
+	while (t->views) {
+		struct kfs_view *v = t->views;
+		t->views = v->next;
+		free(v);
 	}
 	free(t->buckets);
 	free(t->stale);
@@ -99,9 +110,10 @@ static void grow(struct kfs_nodes *t)
 	t->nbuckets = nb;
 }
 
-/* Find or insert the node; NULL when out of memory.  Caller holds lock. */
+/* Find or insert the node of (v's slot, ino); NULL when out of memory.
+ * Caller holds lock. */
 static struct kfs_node *get(struct kfs_nodes *t, uint64_t nodeid,
-			    uint64_t view, uint64_t ino)
+			    struct kfs_view *v, uint64_t ino)
 {
 	struct kfs_node *n = find(t, nodeid);
 	if (n)
@@ -110,8 +122,11 @@ static struct kfs_node *get(struct kfs_nodes *t, uint64_t nodeid,
 	if (!n)
 		return NULL;
 	n->nodeid = nodeid;
-	n->view = view;
+	n->view = v ? v->slot : 0;
 	n->ino = ino;
+	n->v = v;
+	if (v)
+		v->nodes++;
 	if (t->count >= t->nbuckets)
 		grow(t);
 	size_t h = hash_of(nodeid, t->nbuckets);
@@ -135,6 +150,13 @@ static int drop_if_unused(struct kfs_nodes *t, struct kfs_node *n,
 	t->count--;
 	*view = n->view;
 	*ino = n->ino;
+	if (n->v && --n->v->nodes == 0) {
+		struct kfs_view **vp = &t->views;
+		while (*vp != n->v)
+			vp = &(*vp)->next;
+		*vp = n->v->next;
+		free(n->v);
+	}
 	free(n);
 	return 1;
 }
@@ -150,8 +172,8 @@ int kfs_node_resolve(struct kfs_nodes *t, uint64_t nodeid, uint64_t *view,
 	int err = ENOENT;
 	pthread_mutex_lock(&t->lock);
 	struct kfs_node *n = find(t, nodeid);
-	if (n) {
-		*view = n->view;
+	if (n && n->v && !n->v->dead) {
+		*view = n->v->commit;
 		*ino = n->ino;
 		err = 0;
 	}
@@ -159,28 +181,147 @@ int kfs_node_resolve(struct kfs_nodes *t, uint64_t nodeid, uint64_t *view,
 	return err;
 }
 
-int kfs_node_ref(struct kfs_nodes *t, uint64_t view, uint64_t ino,
+static uint64_t view_nodeid(uint64_t slot, uint64_t ino)
+{
+	return KFS_NODE_VIEW_BIT | slot << KEEP_INO_BITS | ino;
+}
+
+/* Caller holds lock. */
+static struct kfs_view *view_of_slot(struct kfs_nodes *t, uint64_t slot)
+{
+	struct kfs_view *v = t->views;
+	while (v && v->slot != slot)
+		v = v->next;
+	return v;
+}
+
+/* Reference (v, ino), or the live node ino when v is NULL.  Caller holds
+ * lock. */
+static int ref_locked(struct kfs_nodes *t, struct kfs_view *v, uint64_t ino,
+		      uint64_t *nodeid)
+{
+	uint64_t id = v ? view_nodeid(v->slot, ino)
+		: ino == KFS_SNAPDIR_INO ? KFS_SNAPDIR_NODE : ino;
+	struct kfs_node *n = get(t, id, v, ino);
+	if (!n)
+		return ENOMEM;
+	n->nlookup++;
+	*nodeid = id;
+	return 0;
+}
+
+int kfs_node_ref(struct kfs_nodes *t, uint64_t slot, uint64_t ino,
 		 uint64_t *nodeid)
 {
-	/* Views get their own node ids in a later change; until then every
-	 * node is live. */
-	if (view != KEEP_LIVE)
-		return EINVAL;
-	if (ino == FUSE_ROOT_ID) {
+	if (slot == 0 && ino == FUSE_ROOT_ID) {
 		*nodeid = ino;
 		return 0;
 	}
+	if (ino > KFS_INO_MASK)
+		return EOVERFLOW;
 	int err = 0;
 	pthread_mutex_lock(&t->lock);
-	struct kfs_node *n = get(t, ino, view, ino);
-	if (n)
-		n->nlookup++;
-	else
-		err = ENOMEM;
-	pthread_mutex_unlock(&t->lock);
+	struct kfs_view *v = NULL;
+	if (slot != 0) {
+		v = view_of_slot(t, slot);
+		if (!v || v->dead)
+			err = ENOENT;
+	}
 	if (!err)
-		*nodeid = ino;
+		err = ref_locked(t, v, ino, nodeid);
+	pthread_mutex_unlock(&t->lock);
 	return err;
+}
+
+/* A point-in-time slot no view uses.  Caller holds lock. */
+static int time_slot(struct kfs_nodes *t, uint64_t *slot)
+{
+	for (uint64_t tries = 0; tries <= KFS_SLOT_MAX - KFS_SLOT_TIME;
+	     tries++) {
+		uint64_t s = t->next_time_slot++;
+		if (t->next_time_slot > KFS_SLOT_MAX)
+			t->next_time_slot = KFS_SLOT_TIME;
+		if (!view_of_slot(t, s)) {
+			*slot = s;
+			return 0;
+		}
+	}
+	return EOVERFLOW;
+}
+
+int kfs_view_ref_root(struct kfs_nodes *t, uint64_t snap_id, uint64_t commit,
+		      uint64_t *nodeid)
+{
+	if (snap_id >= KFS_SLOT_TIME)
+		return EOVERFLOW;
+	int err = 0;
+	pthread_mutex_lock(&t->lock);
+	struct kfs_view *v = t->views;
+	while (v && !(snap_id ? v->snap_id == snap_id
+			      : v->snap_id == 0 && v->commit == commit))
+		v = v->next;
+	if (v && v->dead) {
+		/* A deleted snapshot's id is never handed out again. */
+		err = ENOENT;
+	} else if (!v) {
+		uint64_t slot = snap_id;
+		if (!snap_id)
+			err = time_slot(t, &slot);
+		if (!err) {
+			v = calloc(1, sizeof(*v));
+			if (!v)
+				err = ENOMEM;
+		}
+		if (!err) {
+			v->slot = slot;
+			v->commit = commit;
+			v->snap_id = snap_id;
+			v->next = t->views;
+			t->views = v;
+		}
+	}
+	if (!err) {
+		err = ref_locked(t, v, KEEP_ROOT_INO, nodeid);
+		if (err && v->nodes == 0) {
+			t->views = v->next; /* just made: still first */
+			free(v);
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	return err;
+}
+
+size_t kfs_view_kill(struct kfs_nodes *t, uint64_t snap_id, uint64_t **ids)
+{
+	size_t n = 0, cap = 0;
+	*ids = NULL;
+	pthread_mutex_lock(&t->lock);
+	struct kfs_view *v = t->views;
+	while (v && v->snap_id != snap_id)
+		v = v->next;
+	if (v && snap_id) {
+		v->dead = 1;
+		for (size_t b = 0; b < t->nbuckets; b++) {
+			for (struct kfs_node *x = t->buckets[b]; x;
+			     x = x->next) {
+				if (x->v != v)
+					continue;
+				if (n == cap) {
+					size_t nc = cap ? cap * 2 : 16;
+					uint64_t *p = realloc(*ids,
+							      nc * sizeof(*p));
+					if (!p)
+						goto out; /* best effort */
+					*ids = p;
+					cap = nc;
+				}
+				(*ids)[n++] = x->nodeid;
+			}
+		}
+	}
+out:
+	pthread_mutex_unlock(&t->lock);
+	return n;
 }
 
 int kfs_node_unref(struct kfs_nodes *t, uint64_t nodeid, uint64_t count,
@@ -206,7 +347,11 @@ int kfs_node_open(struct kfs_nodes *t, uint64_t nodeid, int writer)
 	pthread_mutex_lock(&t->lock);
 	struct kfs_node *n = find(t, nodeid);
 	if (!n && !(nodeid & KFS_NODE_VIEW_BIT))
-		n = get(t, nodeid, KEEP_LIVE, nodeid);
+		n = get(t, nodeid, NULL, nodeid);
+	if (n && n->v && n->v->dead) {
+		pthread_mutex_unlock(&t->lock);
+		return ENOENT;
+	}
 	if (n) {
 		n->nopen++;
 		if (writer)

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
+#include <syslog.h>
 
 #include "kfs_i.h"
 
@@ -28,7 +29,7 @@ static int resolve(struct kfs *fs, fuse_ino_t nodeid, uint64_t *view,
 static int resolve_live(struct kfs *fs, fuse_ino_t nodeid, uint64_t *ino)
 {
 	uint64_t view;
-	if (fs->cfg->read_only)
+	if (fs->cfg->read_only || nodeid == KFS_SNAPDIR_NODE)
 		return EROFS;
 	int err = resolve(fs, nodeid, &view, ino);
 	if (!err && view != KEEP_LIVE)
@@ -49,15 +50,26 @@ void kfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct keep_attr a;
 	uint64_t view, dir;
 
+	if (parent == KFS_SNAPDIR_NODE) {
+		kfs_snap_lookup(req, name);
+		return;
+	}
+	if (parent == FUSE_ROOT_ID && !strcmp(name, KFS_SNAPDIR_NAME)) {
+		kfs_snapdir_entry(req);
+		return;
+	}
+	uint64_t slot = kfs_node_slot(parent);
 	int err = resolve(fs, parent, &view, &dir);
+	int gone = err != 0;
 	if (!err)
 		err = kfs_errno(keep_lookup(fs->store, view, dir, name, &a));
-	if (err == ENOENT) {
-		/* Cached by the kernel as a negative entry. */
+	if (err == ENOENT && !gone) {
+		/* Cached by the kernel as a negative entry (not when the
+		 * parent's view was deleted: it just fails). */
 		struct fuse_entry_param e;
 		memset(&e, 0, sizeof(e));
 		e.ino = 0;
-		e.entry_timeout = KFS_TIMEOUT;
+		e.entry_timeout = slot ? KFS_VIEW_TIMEOUT : KFS_TIMEOUT;
 		fuse_reply_entry(req, &e);
 		return;
 	}
@@ -65,7 +77,7 @@ void kfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, err);
 		return;
 	}
-	kfs_reply_entry(req, view, &a);
+	kfs_reply_entry(req, slot, &a);
 }
 
 void kfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -92,8 +104,9 @@ static void reply_attr(fuse_req_t req, const struct keep_attr *a,
 	struct kfs *fs = kfs_of(req);
 	struct stat st;
 	kfs_stat_of(fs, a, &st);
-	st.st_ino = nodeid;
-	fuse_reply_attr(req, &st, KFS_TIMEOUT);
+	st.st_ino = kfs_st_ino(nodeid);
+	fuse_reply_attr(req, &st,
+			kfs_node_slot(nodeid) ? KFS_VIEW_TIMEOUT : KFS_TIMEOUT);
 }
 
 void kfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -103,6 +116,11 @@ void kfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	uint64_t view, i;
 	(void)fi;
 
+	if (ino == KFS_SNAPDIR_NODE) {
+		kfs_snapdir_attr(fs, &a);
+		reply_attr(req, &a, ino);
+		return;
+	}
 	int err = resolve(fs, ino, &view, &i);
 	if (!err)
 		err = kfs_errno(keep_getattr(fs->store, view, i, &a));
@@ -193,7 +211,7 @@ void kfs_readlink(fuse_req_t req, fuse_ino_t ino)
 	char buf[4096];
 	uint64_t view, i;
 
-	int err = resolve(fs, ino, &view, &i);
+	int err = ino == KFS_SNAPDIR_NODE ? EINVAL : resolve(fs, ino, &view, &i);
 	if (!err)
 		err = kfs_errno(keep_readlink(fs->store, view, i, buf,
 					      sizeof(buf)));
@@ -229,6 +247,10 @@ void kfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct keep_attr a;
 	uint64_t dir;
 
+	if (parent == KFS_SNAPDIR_NODE) {
+		kfs_snap_mkdir(req, name);
+		return;
+	}
 	int err = resolve_live(fs, parent, &dir);
 	if (!err)
 		err = kfs_errno(keep_mkdir(fs->store, dir, name, mode, &c, &a));
@@ -254,7 +276,16 @@ void kfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct kfs *fs = kfs_of(req);
 	uint64_t dir;
 
+	if (parent == KFS_SNAPDIR_NODE) {
+		kfs_snap_rmdir(req, name);
+		return;
+	}
 	int err = resolve_live(fs, parent, &dir);
+	if (!err && dir == KEEP_ROOT_INO && !strcmp(name, KFS_SNAPDIR_NAME)) {
+		keep_log(LOG_NOTICE, "'%s' is reserved for browsing snapshots "
+			 "and cannot be removed", KFS_SNAPDIR_NAME);
+		err = EPERM;
+	}
 	if (!err)
 		err = kfs_errno(keep_rmdir(fs->store, dir, name));
 	fuse_reply_err(req, err);
@@ -294,9 +325,18 @@ void kfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (flags & RENAME_EXCHANGE)
 		kflags |= KEEP_RENAME_EXCHANGE;
 
+	if (parent == KFS_SNAPDIR_NODE && newparent == KFS_SNAPDIR_NODE) {
+		kfs_snap_rename(req, name, newname, flags);
+		return;
+	}
 	int err = resolve_live(fs, parent, &from);
 	if (!err)
 		err = resolve_live(fs, newparent, &to);
+	if (!err && from == KEEP_ROOT_INO && !strcmp(name, KFS_SNAPDIR_NAME)) {
+		keep_log(LOG_NOTICE, "'%s' is reserved for browsing snapshots "
+			 "and cannot be renamed", KFS_SNAPDIR_NAME);
+		err = EPERM;
+	}
 	if (!err)
 		err = kfs_errno(keep_rename(fs->store, from, name, to, newname,
 					    kflags));
@@ -328,6 +368,11 @@ void kfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct kfs *fs = kfs_of(req);
 	int err = kfs_node_open(&fs->nodes, ino, 0);
 	fi->fh = 0;
+	if (kfs_node_slot(ino) != 0) {
+		/* A view's listing never changes (design of snap.c). */
+		fi->cache_readdir = 1;
+		fi->keep_cache = 1;
+	}
 	if (err)
 		fuse_reply_err(req, err);
 	else if (fuse_reply_open(req, fi) != 0)
@@ -352,16 +397,18 @@ void kfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 }
 
 /*
- * Directory offsets: 0 is the start, 1 follows ".", 2 follows "..", and
- * the store's own offsets (opaque, > 0) are shifted by 2 so that they stay
- * valid across calls while entries come and go.
+ * Directory offsets: 0 is the start, 1 follows ".", 2 follows "..", 3
+ * follows ".snapshots" (listed in the root with snapdir=visible), and the
+ * store's own offsets (opaque, > 0) are shifted by 3 so that they stay
+ * valid across calls while entries come and go.  In .snapshots the
+ * offset after an entry is its snapshot id + 3 (ids are never reused).
  */
-#define DOT_ENTRIES 2
+#define DOT_ENTRIES 3
 
 struct dir_fill {
 	fuse_req_t req;
 	struct kfs *fs;
-	uint64_t view;
+	uint64_t slot; /* view slot of the directory, 0 for live */
 	int plus;
 	char *buf;
 	size_t size; /* of buf */
@@ -374,9 +421,21 @@ struct dir_fill {
 /* The smallest readdirplus entry (a one-byte name), to size d->refs. */
 #define MIN_PLUS_ENTRY 152
 
-/* Add one entry; returns 1 when the buffer is full (entry not added). */
+/* st_ino of inode ino of view slot (see kfs_i.h). */
+static uint64_t st_ino_of(uint64_t slot, uint64_t ino)
+{
+	return slot ? slot << KEEP_INO_BITS | ino : ino;
+}
+
+/*
+ * Add one entry; returns 1 when the buffer is full (entry not added).
+ * snap_id: the entry is the root of that snapshot's view (in .snapshots);
+ * 0: the entry is inode a->ino of the directory's own view.  "." and ".."
+ * take no reference and show st_ino.
+ */
 static int fill_one(struct dir_fill *d, const char *name,
-		    const struct keep_attr *a, uint64_t nodeid, off_t next)
+		    const struct keep_attr *a, uint64_t st_ino,
+		    uint64_t snap_id, uint64_t commit, off_t next)
 {
 	size_t rem = d->size - d->pos;
 	size_t need;
@@ -384,7 +443,7 @@ static int fill_one(struct dir_fill *d, const char *name,
 
 	memset(&e, 0, sizeof(e));
 	kfs_stat_of(d->fs, a, &e.attr);
-	e.attr.st_ino = nodeid;
+	e.attr.st_ino = st_ino;
 	if (!d->plus) {
 		need = fuse_add_direntry(d->req, NULL, 0, name, NULL, 0);
 		if (need > rem)
@@ -401,15 +460,25 @@ static int fill_one(struct dir_fill *d, const char *name,
 	int is_dot = !strcmp(name, ".") || !strcmp(name, "..");
 	if (!is_dot) {
 		uint64_t id;
-		d->err = kfs_node_ref(&d->fs->nodes, d->view, a->ino, &id);
+		double timeout = d->fs->cfg->cache_timeout;
+		if (snap_id) {
+			d->err = kfs_view_ref_root(&d->fs->nodes, snap_id,
+						   commit, &id);
+			timeout = KFS_VIEW_TIMEOUT;
+		} else {
+			d->err = kfs_node_ref(&d->fs->nodes, d->slot, a->ino,
+					      &id);
+			if (d->slot)
+				timeout = KFS_VIEW_TIMEOUT;
+		}
 		if (d->err)
 			return 1;
 		d->refs[d->nrefs++] = id;
 		e.ino = id;
 		e.generation = 1;
-		e.attr.st_ino = id;
-		e.attr_timeout = d->fs->cfg->cache_timeout;
-		e.entry_timeout = d->fs->cfg->cache_timeout;
+		e.attr.st_ino = kfs_st_ino(id);
+		e.attr_timeout = timeout;
+		e.entry_timeout = timeout;
 	}
 	fuse_add_direntry_plus(d->req, d->buf + d->pos, rem, name, &e, next);
 	d->pos += need;
@@ -420,8 +489,26 @@ static int fill_cb(void *ctx, const char *name, const struct keep_attr *attr,
 		   uint64_t next_off)
 {
 	struct dir_fill *d = ctx;
-	return fill_one(d, name, attr, attr->ino,
+	return fill_one(d, name, attr, st_ino_of(d->slot, attr->ino), 0, 0,
 			(off_t)(next_off + DOT_ENTRIES));
+}
+
+/* One entry of .snapshots. */
+static int snap_cb(void *ctx, const struct keep_snapshot *snap)
+{
+	struct dir_fill *d = ctx;
+	struct keep_attr a;
+
+	if (snap->id >= KFS_SLOT_TIME)
+		return 0; /* cannot be shown (logged at lookup) */
+	int rc = keep_getattr(d->fs->store, snap->commit, KEEP_ROOT_INO, &a);
+	if (rc) {
+		d->err = kfs_errno(rc);
+		return 1;
+	}
+	return fill_one(d, snap->name, &a, st_ino_of(snap->id, KEEP_ROOT_INO),
+			snap->id, snap->commit,
+			(off_t)(snap->id + DOT_ENTRIES));
 }
 
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -430,11 +517,17 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct kfs *fs = kfs_of(req);
 	struct dir_fill d = { .req = req, .fs = fs, .plus = plus, .size = size };
 	struct keep_attr self;
-	uint64_t dir;
+	uint64_t view = KEEP_LIVE, dir = 0;
+	int snapdir = ino == KFS_SNAPDIR_NODE;
 
-	int err = resolve(fs, ino, &d.view, &dir);
-	if (!err && off < DOT_ENTRIES)
-		err = kfs_errno(keep_getattr(fs->store, d.view, dir, &self));
+	int err = 0;
+	d.slot = kfs_node_slot(ino);
+	if (snapdir)
+		kfs_snapdir_attr(fs, &self);
+	else
+		err = resolve(fs, ino, &view, &dir);
+	if (!err && !snapdir && off < DOT_ENTRIES)
+		err = kfs_errno(keep_getattr(fs->store, view, dir, &self));
 	if (err) {
 		fuse_reply_err(req, err);
 		return;
@@ -449,19 +542,35 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 
+	uint64_t self_ino = kfs_st_ino(ino);
 	int full = 0;
 	if (off == 0)
-		full = fill_one(&d, ".", &self, ino, 1);
+		full = fill_one(&d, ".", &self, self_ino, 0, 0, 1);
 	if (!full && off <= 1) {
 		/* The kernel ignores ".."'s inode number; the directory's
 		 * own is as good as any. */
-		full = fill_one(&d, "..", &self, ino, 2);
+		full = fill_one(&d, "..", &self, self_ino, 0, 0, 2);
 	}
-	if (!full) {
+	if (!full && off <= 2 && ino == FUSE_ROOT_ID &&
+	    fs->cfg->snapdir_visible) {
+		struct keep_attr sa;
+		kfs_snapdir_attr(fs, &sa);
+		full = fill_one(&d, KFS_SNAPDIR_NAME, &sa, KFS_SNAPDIR_INO, 0,
+				0, 3);
+		if (full && d.err)
+			err = d.err;
+	}
+	if (!full && !err) {
 		uint64_t from = off > DOT_ENTRIES ? (uint64_t)off - DOT_ENTRIES
 						  : 0;
-		err = kfs_errno(keep_readdir(fs->store, d.view, dir, from,
-					     fill_cb, &d));
+		if (snapdir)
+			err = kfs_errno(keep_snapshot_list(fs->store, from,
+							   snap_cb, &d));
+		else
+			err = kfs_errno(keep_readdir(fs->store, view, dir,
+						     from, fill_cb, &d));
+		if (err == 1)
+			err = 0; /* the callback stopped: buffer full */
 		if (!err)
 			err = d.err;
 	}
@@ -558,7 +667,8 @@ void kfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	size_t len = 0;
 	uint64_t view, i;
 
-	int err = resolve(fs, ino, &view, &i);
+	int err = ino == KFS_SNAPDIR_NODE ? ENODATA
+					  : resolve(fs, ino, &view, &i);
 	if (!err && !has_xattrs(fs, ino, view, i))
 		err = ENODATA;
 	if (!err && size) {
@@ -585,6 +695,13 @@ void kfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	size_t len = 0;
 	uint64_t view, i;
 
+	if (ino == KFS_SNAPDIR_NODE) {
+		if (size == 0)
+			fuse_reply_xattr(req, 0);
+		else
+			fuse_reply_buf(req, NULL, 0);
+		return;
+	}
 	int err = resolve(fs, ino, &view, &i);
 	if (!err && size) {
 		buf = malloc(size);

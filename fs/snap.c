@@ -1,0 +1,372 @@
+/*
+ * snap.c - the .snapshots directory of a mount.
+ *
+ * MOUNT/.snapshots lists the store's snapshots; each entry is the root of
+ * a read-only view of the tree as of the snapshot's commit, and
+ * MOUNT/.snapshots/@TIME (never listed) is the view of the newest commit
+ * at or before TIME.  mkdir, rmdir and rename in .snapshots create, delete
+ * and rename snapshots.
+ *
+ * Design notes:
+ *  1. A snapshot holds every write() that returned before it was asked
+ *     for.  With the writeback cache such data may still sit in the
+ *     kernel's page cache, so mkdir first has the kernel write the mount's
+ *     dirty pages back (syncfs on the mount's root, opened for that call
+ *     only: a descriptor kept open would make "fusermount3 -u" fail with
+ *     EBUSY).  The pages arrive as WRITE requests on other threads of the
+ *     loop, then the store commits and names the commit.
+ *  2. Views never change, so their entries and attributes are cached for
+ *     a day and their files and directories keep their page cache.  A
+ *     deleted snapshot's view is marked dead (every request on it is
+ *     ENOENT) and its nodes are invalidated in the kernel.  The
+ *     invalidation runs on the notifier thread, never inside the request
+ *     that caused it: the kernel holds .snapshots locked while rmdir runs.
+ *  3. An @TIME name is resolved at every lookup (entry timeout 0): "-10m"
+ *     moves with the clock.  Its view is keyed by the commit, so two
+ *     names that resolve to the same commit share the view.
+ *  4. .snapshots itself has no inode in the store: it is owned by the
+ *     owner of the root, mode 0755, and refuses everything but lookup,
+ *     readdir, mkdir, rmdir and rename of its entries (EROFS).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kfs_i.h"
+
+static int64_t now_real_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- notifier thread ----------------------------------------------------- */
+
+struct notify_job {
+	uint64_t *ids; /* nodes whose attributes and data to drop */
+	size_t n;
+	struct notify_job *next;
+};
+
+static void *notify_main(void *arg)
+{
+	struct kfs *fs = arg;
+
+	pthread_mutex_lock(&fs->notify_lock);
+	for (;;) {
+		while (!fs->notify_head && !fs->notify_stop)
+			pthread_cond_wait(&fs->notify_cond, &fs->notify_lock);
+		struct notify_job *job = fs->notify_head;
+		if (!job)
+			break; /* stopping, nothing left */
+		fs->notify_head = job->next;
+		pthread_mutex_unlock(&fs->notify_lock);
+
+		for (size_t i = 0; i < job->n && !fs->notify_stop; i++) {
+			int res = fuse_lowlevel_notify_inval_inode(
+				fs->se, job->ids[i], 0, 0);
+			if (res < 0 && res != -ENOENT)
+				keep_log(LOG_DEBUG, "cannot invalidate node "
+					 "%llx: %s",
+					 (unsigned long long)job->ids[i],
+					 strerror(-res));
+		}
+		free(job->ids);
+		free(job);
+		pthread_mutex_lock(&fs->notify_lock);
+	}
+	pthread_mutex_unlock(&fs->notify_lock);
+	return NULL;
+}
+
+int kfs_notify_start(struct kfs *fs)
+{
+	pthread_mutex_init(&fs->notify_lock, NULL);
+	pthread_cond_init(&fs->notify_cond, NULL);
+	fs->notify_head = NULL;
+	fs->notify_stop = 0;
+	int err = pthread_create(&fs->notify_thread, NULL, notify_main, fs);
+	if (err) {
+		pthread_cond_destroy(&fs->notify_cond);
+		pthread_mutex_destroy(&fs->notify_lock);
+		return err;
+	}
+	fs->notify_running = 1;
+	return 0;
+}
+
+void kfs_notify_stop(struct kfs *fs)
+{
+	if (!fs->notify_running)
+		return;
+	pthread_mutex_lock(&fs->notify_lock);
+	fs->notify_stop = 1;
+	pthread_cond_signal(&fs->notify_cond);
+	pthread_mutex_unlock(&fs->notify_lock);
+	pthread_join(fs->notify_thread, NULL);
+	while (fs->notify_head) {
+		struct notify_job *job = fs->notify_head;
+		fs->notify_head = job->next;
+		free(job->ids);
+		free(job);
+	}
+	pthread_cond_destroy(&fs->notify_cond);
+	pthread_mutex_destroy(&fs->notify_lock);
+	fs->notify_running = 0;
+}
+
+/* Queue ids (taken over) for invalidation. */
+static void notify_inval(struct kfs *fs, uint64_t *ids, size_t n)
+{
+	struct notify_job *job = NULL;
+	if (n && fs->notify_running)
+		job = malloc(sizeof(*job));
+	if (!job) {
+		if (n)
+			keep_log(LOG_WARNING, "cannot invalidate %zu cached "
+				 "nodes of a deleted snapshot", n);
+		free(ids);
+		return;
+	}
+	job->ids = ids;
+	job->n = n;
+	job->next = NULL;
+	pthread_mutex_lock(&fs->notify_lock);
+	struct notify_job **pp = &fs->notify_head;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = job;
+	pthread_cond_signal(&fs->notify_cond);
+	pthread_mutex_unlock(&fs->notify_lock);
+}
+
+/* ---- the .snapshots directory itself -------------------------------------- */
+
+void kfs_snapdir_attr(struct kfs *fs, struct keep_attr *a)
+{
+	struct keep_attr root;
+	memset(a, 0, sizeof(*a));
+	if (keep_getattr(fs->store, KEEP_LIVE, KEEP_ROOT_INO, &root) == 0) {
+		a->uid = root.uid;
+		a->gid = root.gid;
+	}
+	a->ino = KFS_SNAPDIR_INO;
+	a->mode = S_IFDIR | 0755;
+	a->nlink = 2;
+	int64_t t = __atomic_load_n(&fs->snapdir_ns, __ATOMIC_RELAXED);
+	a->atime_ns = a->mtime_ns = a->ctime_ns = a->btime_ns = t;
+}
+
+static void snapdir_touch(struct kfs *fs)
+{
+	__atomic_store_n(&fs->snapdir_ns, now_real_ns(), __ATOMIC_RELAXED);
+}
+
+void kfs_snapdir_entry(fuse_req_t req)
+{
+	struct kfs *fs = kfs_of(req);
+	struct keep_attr a;
+	uint64_t nodeid;
+
+	kfs_snapdir_attr(fs, &a);
+	int err = kfs_node_ref(&fs->nodes, 0, KFS_SNAPDIR_INO, &nodeid);
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		kfs_reply_node(req, nodeid, &a, KFS_TIMEOUT);
+}
+
+/* ---- lookup ---------------------------------------------------------------- */
+
+static void reply_negative(fuse_req_t req, double timeout)
+{
+	struct fuse_entry_param e;
+	memset(&e, 0, sizeof(e));
+	e.entry_timeout = timeout;
+	fuse_reply_entry(req, &e);
+}
+
+/* Design note 3. */
+static void lookup_time(fuse_req_t req, const char *name)
+{
+	struct kfs *fs = kfs_of(req);
+	struct fuse_entry_param e;
+	struct keep_attr a;
+	int64_t t;
+	uint64_t commit, nodeid;
+
+	int err = keep_parse_time(name + 1, now_real_ns(), &t);
+	if (!err)
+		err = kfs_errno(keep_commit_at(fs->store, t, &commit));
+	if (!err)
+		err = kfs_errno(keep_getattr(fs->store, commit, KEEP_ROOT_INO,
+					     &a));
+	if (err == EINVAL || err == ENOENT) {
+		reply_negative(req, 0);
+		return;
+	}
+	if (!err)
+		err = kfs_view_ref_root(&fs->nodes, 0, commit, &nodeid);
+	if (err) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	memset(&e, 0, sizeof(e));
+	e.ino = nodeid;
+	e.generation = 1;
+	e.entry_timeout = 0;
+	e.attr_timeout = KFS_VIEW_TIMEOUT;
+	kfs_stat_of(fs, &a, &e.attr);
+	e.attr.st_ino = kfs_st_ino(nodeid);
+	if (fuse_reply_entry(req, &e) != 0)
+		kfs_forget_node(fs, nodeid, 1);
+}
+
+void kfs_snap_lookup(fuse_req_t req, const char *name)
+{
+	struct kfs *fs = kfs_of(req);
+	struct keep_snapshot snap;
+	struct keep_attr a;
+	uint64_t nodeid;
+
+	if (name[0] == '@') {
+		lookup_time(req, name);
+		return;
+	}
+	int err = kfs_errno(keep_snapshot_get(fs->store, name, &snap));
+	if (err == ENOENT) {
+		reply_negative(req, KFS_TIMEOUT);
+		return;
+	}
+	if (!err)
+		err = kfs_errno(keep_getattr(fs->store, snap.commit,
+					     KEEP_ROOT_INO, &a));
+	if (!err)
+		err = kfs_view_ref_root(&fs->nodes, snap.id, snap.commit,
+					&nodeid);
+	if (err == EOVERFLOW)
+		keep_log(LOG_ERR, "snapshot '%s' has id %llu, past what this "
+			 "daemon can show", name, (unsigned long long)snap.id);
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		kfs_reply_node(req, nodeid, &a, KFS_VIEW_TIMEOUT);
+}
+
+/* ---- mkdir, rmdir, rename -------------------------------------------------- */
+
+/* Design note 1: have the kernel hand over what write() has accepted. */
+static void flush_kernel(struct kfs *fs)
+{
+	struct statfs sf;
+	struct stat st;
+
+	if (!fs->writeback)
+		return; /* write() returns only after we have the data */
+	int fd = open(fs->cfg->mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		keep_log(LOG_WARNING, "cannot open '%s' to flush the kernel's "
+			 "cache before a snapshot: %s", fs->cfg->mountpoint,
+			 strerror(errno));
+		return;
+	}
+	if (fstatfs(fd, &sf) != 0 || sf.f_type != FUSE_SUPER_MAGIC ||
+	    fstat(fd, &st) != 0 || st.st_ino != KEEP_ROOT_INO) {
+		keep_log(LOG_WARNING, "'%s' is not this mount any more: the "
+			 "snapshot may miss data still in the kernel's cache",
+			 fs->cfg->mountpoint);
+	} else if (syncfs(fd) != 0) {
+		keep_log(LOG_WARNING, "flushing the kernel's cache before a "
+			 "snapshot failed: %s", strerror(errno));
+	}
+	close(fd);
+}
+
+void kfs_snap_mkdir(fuse_req_t req, const char *name)
+{
+	struct kfs *fs = kfs_of(req);
+	struct keep_snapshot snap;
+	struct keep_attr a;
+	uint64_t nodeid;
+
+	int err = fs->cfg->read_only ? EROFS : keep_snapshot_name_check(name);
+	if (!err) {
+		flush_kernel(fs);
+		kfs_times_restore_all(fs);
+		err = kfs_errno(keep_snapshot_create(fs->store, name,
+						     KEEP_ORIGIN_MANUAL,
+						     &snap));
+	}
+	if (!err) {
+		snapdir_touch(fs);
+		keep_log(LOG_INFO, "snapshot '%s' of commit %llu", name,
+			 (unsigned long long)snap.commit);
+		err = kfs_errno(keep_getattr(fs->store, snap.commit,
+					     KEEP_ROOT_INO, &a));
+	}
+	if (!err)
+		err = kfs_view_ref_root(&fs->nodes, snap.id, snap.commit,
+					&nodeid);
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		kfs_reply_node(req, nodeid, &a, KFS_VIEW_TIMEOUT);
+}
+
+void kfs_snap_rmdir(fuse_req_t req, const char *name)
+{
+	struct kfs *fs = kfs_of(req);
+	struct keep_snapshot snap;
+	uint64_t *ids;
+
+	int err = 0;
+	if (name[0] == '@')
+		err = EPERM; /* a point in time is not a snapshot */
+	else if (fs->cfg->read_only)
+		err = EROFS;
+	if (!err)
+		err = kfs_errno(keep_snapshot_get(fs->store, name, &snap));
+	if (!err)
+		err = kfs_errno(keep_snapshot_delete(fs->store, name));
+	if (!err) {
+		snapdir_touch(fs);
+		keep_log(LOG_INFO, "snapshot '%s' deleted", name);
+		size_t n = kfs_view_kill(&fs->nodes, snap.id, &ids);
+		notify_inval(fs, ids, n);
+	}
+	fuse_reply_err(req, err);
+}
+
+void kfs_snap_rename(fuse_req_t req, const char *name, const char *newname,
+		     unsigned flags)
+{
+	struct kfs *fs = kfs_of(req);
+
+	int err = 0;
+	if (flags & RENAME_EXCHANGE)
+		err = EINVAL;
+	else if (name[0] == '@')
+		err = EPERM;
+	else if (fs->cfg->read_only)
+		err = EROFS;
+	if (!err)
+		err = keep_snapshot_name_check(newname);
+	if (!err)
+		err = kfs_errno(keep_snapshot_rename(fs->store, name,
+						     newname));
+	if (!err) {
+		snapdir_touch(fs);
+		keep_log(LOG_INFO, "snapshot '%s' renamed to '%s'", name,
+			 newname);
+	}
+	fuse_reply_err(req, err);
+}
