@@ -155,6 +155,12 @@ static int parse_absolute(const char *p, int64_t *out)
 	secs = (int64_t)timegm(&tm);
 	/* the local time is UTC + offset, so UTC is local - offset */
 	secs -= (int64_t)sign * (oh * 3600 + om * 60);
+	/* a fraction before the epoch is added to the next whole second
+	 * down from it, so the earliest representable time still fits */
+	if (secs < 0 && frac > 0) {
+		secs++;
+		frac -= NS_PER_SEC;
+	}
 	if (__builtin_mul_overflow(secs, NS_PER_SEC, &t) ||
 	    __builtin_add_overflow(t, frac, &t))
 		return EINVAL;
