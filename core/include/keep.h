@@ -347,8 +347,14 @@ uint64_t keep_last_commit(struct keep_store *s);
 /*
  * A snapshot is a named, retained commit.  Names are 1 to
  * KEEP_SNAP_NAME_MAX bytes, any byte but '/' and NUL, not "." or "..", and
- * not starting with '@' (that prefix names points in time).  A snapshot's
- * id is never reused, so it can identify the snapshot's view for good.
+ * not starting with '@' (that prefix names points in time); they compare
+ * as bytes.  A snapshot's id is never reused, so it can identify the
+ * snapshot's view for good.
+ *
+ * Every function of this section works on read-only handles too, which see
+ * the committed state (a mounted store's daemon never leaves a snapshot
+ * change uncommitted); the functions that change snapshots return EROFS
+ * there.
  */
 #define KEEP_SNAP_NAME_MAX 255
 
@@ -377,19 +383,29 @@ int keep_snapshot_name_check(const char *name);
 
 /*
  * Commit every change made so far (durably, as keep_commit) and name that
- * commit.  When nothing changed since the last commit, the snapshot names
- * the last commit and no empty commit is made.  The time taken does not
- * depend on the size of the tree.  *out (may be NULL) gets the snapshot.
- * Returns 0, EEXIST (name taken), EINVAL/ENAMETOOLONG (bad name), EROFS
- * (read-only handle), ENOSPC, KEEP_E_READONLY.
+ * commit; the snapshot row is part of that same commit, so a crash keeps
+ * both or neither.  Changes still in memory, and those a concurrent commit
+ * is encoding, are included.  When nothing changed since the last commit,
+ * the snapshot names the last commit and no empty commit is made.  The
+ * time taken does not depend on the size of the tree.  *out (may be NULL)
+ * gets the snapshot.  A refusal (EEXIST, a bad name, ENOSPC) commits
+ * nothing.  Returns 0, EEXIST (name taken), EINVAL/ENAMETOOLONG (bad
+ * name), KEEP_E_INVAL (origin not a KEEP_ORIGIN_*), EROFS (read-only
+ * handle), ENOSPC (the backing file system is nearly full),
+ * KEEP_E_READONLY (this or an earlier commit failed).
  */
 int keep_snapshot_create(struct keep_store *s, const char *name, int origin,
 			 struct keep_snapshot *out);
-/* Durable before return.  Returns 0, ENOENT, EROFS. */
+/* Drop the name (no data is freed: that is garbage collection's work).
+ * Durable before return.  The writer holds all pending changes in one
+ * transaction, so they are committed with the deletion, as by
+ * keep_commit.  Returns 0, ENOENT, EROFS, KEEP_E_READONLY. */
 int keep_snapshot_delete(struct keep_store *s, const char *name);
-/* Durable before return.  Returns 0, ENOENT (no oldname), EEXIST (newname
- * taken), EINVAL/ENAMETOOLONG (bad newname), EROFS.  Renaming a snapshot
- * to its own name is a no-op. */
+/* Durable before return, committing pending changes with it like
+ * keep_snapshot_delete.  The snapshot keeps its id, commit and view.
+ * Returns 0, ENOENT (no oldname), EEXIST (newname taken),
+ * EINVAL/ENAMETOOLONG (bad newname), EROFS, KEEP_E_READONLY.  Renaming a
+ * snapshot to its own name is a no-op (0 if it exists). */
 int keep_snapshot_rename(struct keep_store *s, const char *oldname,
 			 const char *newname);
 /* Find a snapshot by name.  Returns 0 or ENOENT. */
@@ -415,13 +431,17 @@ struct keep_view_stats {
 	uint64_t others; /* symlinks, fifos, sockets, devices */
 	uint64_t logical_bytes; /* sum of regular file sizes */
 };
-/* Returns 0, ENOENT (no such commit). */
+/* view is a commit id or KEEP_LIVE (for a read-only handle: the committed
+ * live tree).  Objects that lost their last name but are still open are
+ * not counted.  Returns 0, ENOENT (no such commit). */
 int keep_view_stats(struct keep_store *s, uint64_t view,
 		    struct keep_view_stats *out);
 
 struct keep_commit_info {
 	uint64_t id;
-	int64_t time_ns; /* CLOCK_REALTIME when it was made */
+	/* CLOCK_REALTIME when it was made, or 1 ns past the previous
+	 * commit's time if the clock had stepped back: times grow with ids */
+	int64_t time_ns;
 };
 /* Commits with id > after in id order; cb as keep_snapshot_list. */
 typedef int (*keep_commit_cb)(void *ctx, const struct keep_commit_info *c);
@@ -430,24 +450,29 @@ int keep_commit_list(struct keep_store *s, uint64_t after, keep_commit_cb cb,
 /* Does commit id exist?  Returns 0 with its time, or ENOENT. */
 int keep_commit_get(struct keep_store *s, uint64_t id,
 		    struct keep_commit_info *out);
-/* The newest commit made at or before time_ns.  Returns 0 or ENOENT (every
- * commit is newer, or there is none). */
+/* The newest commit made at or before time_ns (one index seek).  Returns 0
+ * or ENOENT (every commit is newer, or there is none). */
 int keep_commit_at(struct keep_store *s, int64_t time_ns, uint64_t *id);
 
 /*
  * Parse a point in time: UTC ISO-8601 "2026-11-24T08:35:00Z" (seconds
- * optional, a fraction ".123" allowed), with an offset
- * "2026-11-24T09:35:00+01:00" (or "+0100"), or relative to now_ns:
- * "-30s", "-10m", "-2h", "-1d", "-1w" (a positive integer and one unit).
- * Returns 0 with *out (ns since the epoch), or EINVAL.
+ * optional, a fraction ".123" of 1 to 9 digits allowed after seconds),
+ * with an offset "2026-11-24T09:35:00+01:00" (or "+0100"), or relative to
+ * now_ns: "-30s", "-10m", "-2h", "-1d", "-1w" (a positive integer and one
+ * unit).  Strict: the zone is required, every field is range-checked
+ * (no month 13, February 30, hour 24 or second 60), nothing may follow,
+ * and a result outside int64 is refused.  Returns 0 with *out (ns since
+ * the epoch), or EINVAL (*out untouched).
  */
 int keep_parse_time(const char *text, int64_t now_ns, int64_t *out);
 /* Format ns since the epoch as "2026-11-24T08:35:00Z" (UTC, whole
- * seconds) into buf (at least 21 bytes). */
+ * seconds, rounded down) into buf (at least 21 bytes; a shorter buffer
+ * gets a NUL-terminated prefix). */
 void keep_format_time(int64_t ns, char *buf, size_t size);
 
-/* Inode numbers stay below this (an inode past it is ENOSPC): the file
- * system layer packs a view number above these bits. */
+/* Inode numbers stay below this (creating an object when the next number
+ * would reach it is ENOSPC, and changes nothing): the file system layer
+ * packs a view number above these bits. */
 #define KEEP_INO_BITS 40
 #define KEEP_INO_LIMIT ((UINT64_C(1) << KEEP_INO_BITS) - 16)
 
