@@ -456,7 +456,9 @@ int64_t keep_dirty_since(struct keep_store *s)
 uint64_t keep_last_commit(struct keep_store *s)
 {
 	pthread_mutex_lock(&s->mu);
-	uint64_t id = s->open_commit - 1;
+	/* a read-only handle follows the commits of the writer, if any */
+	uint64_t id = (s->flags & KEEP_OPEN_WRITE) ? s->open_commit - 1
+						    : db_last_commit(s);
 	pthread_mutex_unlock(&s->mu);
 	return id;
 }

@@ -339,7 +339,8 @@ int keep_commit_nosync(struct keep_store *s, uint64_t *id);
  * committed, or 0 when there is none. */
 int64_t keep_dirty_since(struct keep_store *s);
 
-/* Id of the newest commit (0 if none). */
+/* Id of the newest commit (0 if none); on a read-only handle, the newest
+ * one committed by any process. */
 uint64_t keep_last_commit(struct keep_store *s);
 
 /* ---- snapshots and commits --------------------------------------------- */

@@ -808,8 +808,11 @@ static void t_commits(void)
 	memset(&l, 0, sizeof(l));
 	ok(keep_commit_list(ro, 0, commit_cb, &l) == 0 && l.n == (size_t)n,
 	   "which makes no commit the read-only handle sees");
+	is_int(keep_last_commit(ro), ids[5],
+	       "the read-only handle's last commit is the writer's");
 	is_int(keep_commit(s, &id), 0, "the writer commits");
 	ok(keep_commit_get(ro, id, &ci) == 0, "the read-only handle sees it");
+	is_int(keep_last_commit(ro), id, "and its last commit follows");
 	keep_store_close(ro);
 	keep_store_close(s);
 
