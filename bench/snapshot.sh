@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# bench/snapshot.sh - how long making a snapshot takes, with a small tree
+# and a large one: the time should not depend on the size of the tree.
+#
+# For each size: a fresh store is mounted, filled with that much data
+# (incompressible, in 64 MiB files) and synced; then the median of RUNS
+# timings of
+#   mkdir MNT/.snapshots/NAME                (nothing changed since the sync)
+#   keepfs snapshot MNT NAME                 (the whole command, as a user runs it)
+#   mkdir MNT/.snapshots/NAME after a 4 KiB write (the snapshot has to commit)
+# Prints both sizes side by side.
+#
+# Needs root and fusermount3.  Every mount and daemon it starts is stopped
+# again and its scratch directory removed, also when it fails.
+set -euo pipefail
+
+usage() {
+	cat <<'USAGE'
+usage: bench/snapshot.sh [-h|--help]
+
+environment (defaults in brackets):
+  RUNS [5]              timings per figure; the table shows medians
+  SIZES ["10M 1G"]      tree sizes to measure (suffixes M, G)
+  BENCH_DIR [/tmp]      parent of the scratch directory (must be on a disk)
+  KEEPFS [auto]         keepfs binary; auto tries build-ci/, build/, PATH
+  KEEPFS_OPTS []        extra "-o" options for keepfs mount
+USAGE
+}
+case "${1:-}" in
+-h|--help) usage; exit 0 ;;
+'') ;;
+*) echo "bench: unknown option '$1'" >&2; usage >&2; exit 2 ;;
+esac
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+RUNS=${RUNS:-5}
+SIZES=${SIZES:-"10M 1G"}
+BENCH_DIR=${BENCH_DIR:-/tmp}
+KEEPFS=${KEEPFS:-auto}
+KEEPFS_OPTS=${KEEPFS_OPTS:-}
+
+msg() { printf 'bench: %s\n' "$*" >&2; }
+die() { msg "$*"; exit 1; }
+
+case "$RUNS" in ''|*[!0-9]*|0) die "bad number of runs '$RUNS'" ;; esac
+[ "$(id -u)" -eq 0 ] || die "run as root (FUSE mounts)"
+command -v fusermount3 >/dev/null || die "'fusermount3' is not installed"
+command -v python3 >/dev/null || die "'python3' is not installed"
+if [ "$KEEPFS" = auto ]; then
+	KEEPFS=
+	for c in "$ROOT/build-ci/tools/keepfs" "$ROOT/build/tools/keepfs" \
+		"$(command -v keepfs || true)"; do
+		if [ -n "$c" ] && [ -x "$c" ]; then KEEPFS=$c; break; fi
+	done
+fi
+[ -n "$KEEPFS" ] && [ -x "$KEEPFS" ] ||
+	die "keepfs binary not found (build it, or set KEEPFS=/path/to/keepfs)"
+
+# bytes SIZE: "10M" -> 10485760
+bytes() {
+	local n=${1%[MmGg]}
+	case "$1" in
+	*[Mm]) echo $((n * 1024 * 1024)) ;;
+	*[Gg]) echo $((n * 1024 * 1024 * 1024)) ;;
+	*) echo "$1" ;;
+	esac
+}
+for s in $SIZES; do
+	case "$(bytes "$s")" in ''|*[!0-9]*) die "bad size '$s'" ;; esac
+done
+
+base=$(mktemp -d "$BENCH_DIR/bench-snapshot.XXXXXX")
+MNT=
+DPID=
+
+is_mounted() { awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/mounts; }
+
+stop_daemon() {
+	local i
+	[ -n "$DPID" ] || return 0
+	for i in $(seq 1 120); do
+		kill -0 "$DPID" 2>/dev/null || break
+		sleep 0.5
+	done
+	if kill -0 "$DPID" 2>/dev/null; then
+		msg "daemon $DPID still running after unmount, sending SIGTERM"
+		kill -TERM "$DPID" 2>/dev/null || true
+		sleep 2
+		kill -KILL "$DPID" 2>/dev/null || true
+	fi
+	wait "$DPID" 2>/dev/null || true
+	DPID=
+}
+
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	if [ -n "$MNT" ] && is_mounted "$MNT"; then
+		fusermount3 -u "$MNT" 2>/dev/null || { sleep 1; fusermount3 -u "$MNT" 2>/dev/null; } ||
+			fusermount3 -uz "$MNT" 2>/dev/null || true
+	fi
+	stop_daemon
+	if grep -qF "$base" /proc/mounts; then
+		msg "something under '$base' is still mounted; not removing it"
+	else
+		rm -rf "$base"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# measure SIZE: writes "mkdir_ms cli_ms dirty_ms" to $base/SIZE.res
+measure() {
+	local size=$1 dir=$base/$1 total
+	total=$(bytes "$size")
+	mkdir -p "$dir/mnt"
+	MNT=$dir/mnt
+	"$KEEPFS" init "$dir/store" >/dev/null
+	if [ -n "$KEEPFS_OPTS" ]; then
+		"$KEEPFS" mount -f -o "$KEEPFS_OPTS" "$dir/store" "$MNT" >"$dir/daemon.log" 2>&1 &
+	else
+		"$KEEPFS" mount -f "$dir/store" "$MNT" >"$dir/daemon.log" 2>&1 &
+	fi
+	DPID=$!
+	for _ in $(seq 1 200); do
+		is_mounted "$MNT" && break
+		kill -0 "$DPID" 2>/dev/null || die "keepfs did not mount: $(tail -5 "$dir/daemon.log")"
+		sleep 0.05
+	done
+	is_mounted "$MNT" || die "keepfs did not mount within 10 s"
+
+	msg "$size: writing $total bytes"
+	python3 - "$MNT/data" "$total" <<'PY'
+import os, sys
+d, total = sys.argv[1], int(sys.argv[2])
+os.makedirs(d)
+chunk, per_file = 1 << 20, 64 << 20
+done, i = 0, 0
+while done < total:
+    n = min(per_file, total - done)
+    with open(os.path.join(d, "f%04d" % i), "wb") as f:
+        left = n
+        while left:
+            k = min(chunk, left)
+            f.write(os.urandom(k))
+            left -= k
+        f.flush()
+        os.fsync(f.fileno())
+    done += n
+    i += 1
+PY
+	sync
+	msg "$size: timing snapshots"
+	python3 - "$MNT" "$KEEPFS" "$RUNS" >"$base/$size.res" <<'PY'
+import os, statistics, subprocess, sys, time
+mnt, keepfs, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+snap = os.path.join(mnt, ".snapshots")
+
+def timed(fn):
+    t = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t) * 1000
+
+def cli(name):
+    subprocess.run([keepfs, "snapshot", mnt, name], check=True,
+                   stdout=subprocess.DEVNULL)
+
+mk = [timed(lambda: os.mkdir(os.path.join(snap, "mkdir-%d" % i)))
+      for i in range(runs)]
+cl = [timed(lambda: cli("cli-%d" % i)) for i in range(runs)]
+dirty = []
+for i in range(runs):
+    with open(os.path.join(mnt, "small-%d" % i), "wb") as f:
+        f.write(os.urandom(4096))
+    dirty.append(timed(lambda: os.mkdir(os.path.join(snap, "dirty-%d" % i))))
+print("%.1f %.1f %.1f" % (statistics.median(mk), statistics.median(cl),
+                         statistics.median(dirty)))
+PY
+	sync
+	fusermount3 -u "$MNT"
+	stop_daemon
+	MNT=
+	rm -rf "$dir"
+}
+
+declare -A res=()
+for s in $SIZES; do
+	measure "$s"
+	res[$s]=$(cat "$base/$s.res")
+done
+
+echo
+echo "keepfs snapshot creation, median of $RUNS, milliseconds ($(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, kernel $(uname -r))"
+printf '%-36s' "tree size"
+for s in $SIZES; do printf '%10s' "$s"; done
+echo
+row() { # LABEL FIELD
+	printf '%-36s' "$1"
+	for s in $SIZES; do
+		printf '%10s' "$(cut -d' ' -f"$2" <<<"${res[$s]}")"
+	done
+	echo
+}
+row "mkdir .snapshots/NAME" 1
+row "keepfs snapshot MNT NAME" 2
+row "mkdir after a 4 KiB write" 3
