@@ -24,7 +24,7 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
 }
 
-/* ---- names and origins ---------------------------------------------------- */
+/* ---- names and origins --------------------------------------------------- */
 
 static void t_names(void)
 {
@@ -72,7 +72,7 @@ static void t_names(void)
 	is_str(keep_origin_name(-1), "unknown", "origin -1 is unknown");
 }
 
-/* ---- times ------------------------------------------------------------------ */
+/* ---- times --------------------------------------------------------------- */
 
 #define T0 1795509300LL /* 2026-11-24T08:35:00Z */
 
@@ -237,7 +237,7 @@ static void t_format_time(void)
 	is_str(small, "2026", "a short buffer gets a terminated prefix");
 }
 
-/* ---- listing helpers ---------------------------------------------------------- */
+/* ---- listing helpers ----------------------------------------------------- */
 
 struct snaps {
 	char text[16384];
@@ -302,7 +302,8 @@ static int commit_cb(void *ctx, const struct keep_commit_info *c)
 	return 0;
 }
 
-static int snap_same(const struct keep_snapshot *a, const struct keep_snapshot *b)
+static int snap_same(const struct keep_snapshot *a,
+		     const struct keep_snapshot *b)
 {
 	int same = a->id == b->id && a->commit == b->commit &&
 		   a->created_ns == b->created_ns &&
@@ -318,7 +319,7 @@ static int snap_same(const struct keep_snapshot *a, const struct keep_snapshot *
 	return same;
 }
 
-/* ---- snapshots --------------------------------------------------------------- */
+/* ---- snapshots ----------------------------------------------------------- */
 
 static void t_snapshots(void)
 {
@@ -617,7 +618,7 @@ static void t_snapshots(void)
 	free(big_data);
 }
 
-/* ---- a snapshot while commits run in another thread -------------------------- */
+/* ---- a snapshot while commits run in another thread ---------------------- */
 
 struct committer {
 	struct keep_store *s;
@@ -673,7 +674,7 @@ static void t_concurrent(void)
 	free(buf);
 }
 
-/* ---- a snapshot whose commit fails --------------------------------------------- */
+/* ---- a snapshot whose commit fails --------------------------------------- */
 
 /* KEEP_FAULT is "commit:2" (set in main): the second commit fails. */
 static void t_failed_commit(void)
@@ -718,7 +719,7 @@ static void t_failed_commit(void)
 	keep_store_close(s);
 }
 
-/* ---- commits and points in time ----------------------------------------------- */
+/* ---- commits and points in time ------------------------------------------ */
 
 static void t_commits(void)
 {
@@ -845,7 +846,7 @@ static void t_commits(void)
 	}
 }
 
-/* ---- counts of a view ---------------------------------------------------------- */
+/* ---- counts of a view ---------------------------------------------------- */
 
 static int vs_is(struct keep_store *s, uint64_t view, uint64_t files,
 		 uint64_t dirs, uint64_t others, uint64_t bytes)
@@ -872,7 +873,8 @@ static void t_view_stats(void)
 
 	ok(vs_is(s, KEEP_LIVE, 0, 1, 0, 0), "a new store: the root only");
 	ok(vs_is(s, 1, 0, 1, 0, 0), "commit 1: the root only");
-	is_int(keep_mkdir(s, KEEP_ROOT_INO, "d", 0755, unit_cred(), &at), 0, "mkdir d");
+	is_int(keep_mkdir(s, KEEP_ROOT_INO, "d", 0755, unit_cred(), &at), 0,
+	       "mkdir d");
 	d = at.ino;
 	ok(unit_file(s, KEEP_ROOT_INO, "a", "abc", 3) != 0, "a: 3 bytes");
 	ok(unit_file(s, d, "b", "0123456789", 10) != 0, "d/b: 10 bytes");
@@ -898,7 +900,8 @@ static void t_view_stats(void)
 	is_int(keep_write(s, unit_ino(s, KEEP_LIVE, KEEP_ROOT_INO, "a"), 3, "de", 2),
 	       0, "append 2 bytes to a");
 	is_int(keep_mkdir(s, d, "sub", 0700, unit_cred(), &at), 0, "mkdir d/sub");
-	ok(vs_is(s, KEEP_LIVE, 3, 3, 1, 15), "live: an open unlinked file is not counted");
+	ok(vs_is(s, KEEP_LIVE, 3, 3, 1, 15),
+	   "live: an open unlinked file is not counted");
 	ok(vs_is(s, c1, 4, 2, 2, 13 + (1 << 20)), "view c1 is unchanged");
 	is_int(keep_commit(s, &c2), 0, "commit c2");
 	ok(vs_is(s, c2, 3, 3, 1, 15), "view c2");
@@ -922,7 +925,7 @@ static void t_view_stats(void)
 	keep_store_close(s);
 }
 
-/* ---- a store made before the snapshots table existed --------------------------- */
+/* ---- a store made before the snapshots table existed --------------------- */
 
 static void t_old_store(void)
 {
@@ -978,7 +981,7 @@ static void t_old_store(void)
 	keep_store_close(ro);
 }
 
-/* ---- the inode number limit ------------------------------------------------------- */
+/* ---- the inode number limit ---------------------------------------------- */
 
 static void t_ino_limit(void)
 {
@@ -1019,7 +1022,7 @@ static void t_ino_limit(void)
 	keep_store_close(s);
 }
 
-/* ---- keep_check on damaged snapshot rows -------------------------------------------- */
+/* ---- keep_check on damaged snapshot rows --------------------------------- */
 
 static void count_problem(void *ctx, const char *problem)
 {
