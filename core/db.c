@@ -263,9 +263,10 @@ static const char *const sql_text[ST__COUNT] = {
 	[ST_XATTR_DIE_ALL] = "UPDATE xattrs SET died = ?2 WHERE ino = ?1 "
 			     "AND died IS NULL",
 
-	[ST_SCHEMA_HAS_SNAPS] = "SELECT count(*) FROM sqlite_master WHERE "
-				"(type = 'table' AND name = 'snapshots') OR "
-				"(type = 'index' AND name = 'commits_time')",
+	[ST_SCHEMA_HAS_SNAPS] = "SELECT count(*) FILTER (WHERE type = 'table' "
+				"AND name = 'snapshots'), count(*) FILTER "
+				"(WHERE type = 'index' AND name = 'commits_time') "
+				"FROM sqlite_master",
 	[ST_SNAP_BY_NAME] = SNAP_SELECT "WHERE s.name = ?1",
 	[ST_SNAP_BY_ID] = SNAP_SELECT "WHERE s.id = ?1",
 	[ST_SNAP_LIST] = SNAP_SELECT "WHERE s.id > ?1 ORDER BY s.id LIMIT ?2",
@@ -322,7 +323,7 @@ struct db {
 	sqlite3 *ckpt_h;
 	char *file;
 	uint32_t page_size;
-	bool has_snaps; /* the snapshots table and commits_time exist */
+	bool has_snaps; /* the snapshots table exists */
 	int64_t last_commit_ns; /* under ckpt_mu */
 	uint64_t wal_bytes;	/* under ckpt_mu */
 };
@@ -1595,26 +1596,37 @@ int db_xattr_kill_all(struct keep_store *s, uint64_t ino)
 
 /* ---- snapshots and commits --------------------------------------------- */
 
+/* Which of the tables and indexes added to format 1 the store has. */
+static int schema_state(struct keep_store *s, bool *table, bool *index)
+{
+	STMT(st, s, ST_SCHEMA_HAS_SNAPS);
+	int src = sqlite3_step(st), rc = 0;
+
+	if (src == SQLITE_ROW) {
+		*table = sqlite3_column_int(st, 0) > 0;
+		*index = sqlite3_column_int(st, 1) > 0;
+	} else {
+		rc = db_err(s->db->h, src, "read schema");
+		if (!rc)
+			rc = KEEP_E_SQLITE; /* an aggregate always has a row */
+	}
+	done(st);
+	return rc;
+}
+
 /*
- * Does the store have the snapshots table (and the commit time index)?
- * A read-only handle on a store made before they existed asks again each
- * time, so it sees them once a writer has added them.
+ * Does the store have the snapshots table?  A read-only handle on a store
+ * made before it existed asks again each time, so it sees the table once
+ * a writer has added it.  (Points in time work without the index, only
+ * slower.)
  */
 static int snaps_present(struct keep_store *s, bool *yes)
 {
-	int src, rc = 0;
+	bool index;
+	int rc = 0;
 
-	if (s->db->has_snaps) {
-		*yes = true;
-		return 0;
-	}
-	STMT(st, s, ST_SCHEMA_HAS_SNAPS);
-	src = sqlite3_step(st);
-	if (src == SQLITE_ROW)
-		s->db->has_snaps = sqlite3_column_int(st, 0) == 2;
-	else
-		rc = db_err(s->db->h, src, "read schema");
-	done(st);
+	if (!s->db->has_snaps)
+		rc = schema_state(s, &s->db->has_snaps, &index);
 	if (!rc)
 		*yes = s->db->has_snaps;
 	return rc;
@@ -1622,11 +1634,13 @@ static int snaps_present(struct keep_store *s, bool *yes)
 
 int db_upgrade(struct keep_store *s)
 {
-	bool yes = false;
-	int rc = snaps_present(s, &yes);
+	bool table = false, index = false;
+	int rc = schema_state(s, &table, &index);
 
-	if (rc || yes)
+	if (rc || (table && index)) {
+		s->db->has_snaps = table;
 		return rc;
+	}
 	keep_log(LOG_INFO, "adding the snapshots table to the store");
 	rc = exec(s->db->h, "BEGIN IMMEDIATE");
 	if (rc)

@@ -979,6 +979,22 @@ static void t_old_store(void)
 	       "reopen read-only");
 	is_str(snap_ls(ro, 0), "1:first", "the snapshot is there");
 	keep_store_close(ro);
+
+	/* only the index missing: readers need only the table */
+	is_int(unit_sql("old", "DROP INDEX commits_time"), 0, "drop the index");
+	is_int(keep_store_open(unit_path("old"), KEEP_OPEN_RDONLY, &ro), 0,
+	       "open read-only");
+	is_str(snap_ls(ro, 0), "1:first", "the snapshot is listed");
+	ok(keep_commit_at(ro, INT64_MAX, &id) == 0 && id == c,
+	   "points in time work");
+	keep_store_close(ro);
+	is_int(keep_store_open(unit_path("old"), KEEP_OPEN_WRITE, &w), 0,
+	       "open for writing");
+	is_int(unit_sql_int("old", "SELECT count(*) FROM sqlite_master WHERE "
+				   "name = 'commits_time'"),
+	       1, "which added the index back");
+	is_str(snap_ls(w, 0), "1:first", "the snapshot is still there");
+	keep_store_close(w);
 }
 
 /* ---- the inode number limit ---------------------------------------------- */
