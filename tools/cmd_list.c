@@ -5,6 +5,7 @@
  * committed, which includes every snapshot (a snapshot is durable before
  * it is made known).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@ const char usage_list[] =
 struct row {
 	struct keep_snapshot snap;
 	struct keep_view_stats vs;
+	int gone; /* deleted while we were counting */
 };
 
 struct rows {
@@ -199,6 +201,7 @@ static void print_snapshots_json(const struct rows *r)
 static int list_snapshots(struct keep_store *s, const char *store, int json)
 {
 	struct rows r = {0};
+	size_t kept = 0;
 	int rc, status = EXIT_FAILED;
 
 	rc = keep_snapshot_list(s, 0, collect_snapshot, &r);
@@ -208,15 +211,33 @@ static int list_snapshots(struct keep_store *s, const char *store, int json)
 		goto out;
 	}
 	for (size_t i = 0; i < r.n; i++) {
-		rc = keep_view_stats(s, r.v[i].snap.commit, &r.v[i].vs);
+		struct row *x = &r.v[i];
+		struct keep_snapshot again;
+
+		/* snapshots in a row often keep the same commit */
+		if (i > 0 && r.v[i - 1].snap.commit == x->snap.commit &&
+		    !r.v[i - 1].gone) {
+			x->vs = r.v[i - 1].vs;
+			continue;
+		}
+		rc = keep_view_stats(s, x->snap.commit, &x->vs);
+		if (rc == ENOENT &&
+		    keep_snapshot_by_id(s, x->snap.id, &again) == ENOENT) {
+			x->gone = 1;
+			continue;
+		}
 		if (rc != 0) {
 			error("cannot count the files of snapshot '%s' "
 			      "(commit %" PRIu64 "): %s",
-			      r.v[i].snap.name, r.v[i].snap.commit,
-			      keep_strerror(rc));
+			      x->snap.name, x->snap.commit, keep_strerror(rc));
 			goto out;
 		}
 	}
+	/* a store in use may have lost a snapshot since the listing */
+	for (size_t i = 0; i < r.n; i++)
+		if (!r.v[i].gone)
+			r.v[kept++] = r.v[i];
+	r.n = kept;
 	if (json)
 		print_snapshots_json(&r);
 	else if (r.n == 0)

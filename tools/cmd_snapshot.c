@@ -140,7 +140,9 @@ static int report(const struct snap_target *t, const char *verb,
 	case EEXIST:
 		return error("snapshot '%s' already exists", n);
 	case ENOENT:
-		return no_such(t, name);
+		if (strcmp(verb, "create") != 0)
+			return no_such(t, name);
+		break;
 	case EINVAL:
 	case ENAMETOOLONG:
 		if (check_name(name) != EXIT_OK)

@@ -315,8 +315,12 @@ is "$KFS_OUT" offline "it prints the name"
 run_ok "snapshot without a name (not mounted)" "$KEEPFS" snapshot "$S"
 like "$KFS_OUT" "$ISO" "the default name is the UTC time"
 OFFDEF=$KFS_OUT
+run_ok "another, with nothing changed (not mounted)" "$KEEPFS" snapshot "$S" offline-same
+is "$(field "$S" offline-same commit)" "$(field "$S" offline commit)" "it keeps the same commit"
+is "$(field "$S" offline-same files) $(field "$S" offline-same logical_bytes)" \
+	"$(field "$S" burst files) $(field "$S" burst logical_bytes)" "and the same files and bytes as 'burst'"
 run_ok "rename (not mounted)" "$KEEPFS" rename "$S" offline offline2
-run_ok "delete (not mounted)" "$KEEPFS" delete "$S" "$OFFDEF"
+run_ok "delete two (not mounted)" "$KEEPFS" delete "$S" "$OFFDEF" offline-same
 is "$(names "$S" | tr '\n' ' ')" "first second writeback burst offline2 " "list (not mounted) shows the changes"
 is "$(field "$S" offline2 files)" 57 "offline2 holds the tree"
 run_ok "list --commits (not mounted)" "$KEEPFS" list --commits "$S"
