@@ -79,7 +79,7 @@ static int collect_commit(void *ctx, const struct keep_commit_info *c)
 	return 0;
 }
 
-/* ---- text -------------------------------------------------------------------- */
+/* ---- text ---------------------------------------------------------------- */
 
 /* Columns the terminal shows for s: one per UTF-8 character, control bytes
  * shown as \xNN (four). */
@@ -126,7 +126,7 @@ static int digits(uint64_t v)
 	return d;
 }
 
-/* ---- snapshots ------------------------------------------------------------------ */
+/* ---- snapshots ----------------------------------------------------------- */
 
 static void print_snapshots(const struct rows *r)
 {
@@ -250,7 +250,7 @@ out:
 	return status;
 }
 
-/* ---- commits ---------------------------------------------------------------------- */
+/* ---- commits ------------------------------------------------------------- */
 
 /* Snapshots by the commit they keep, then by id (creation order). */
 static int by_commit(const void *a, const void *b)
@@ -335,7 +335,7 @@ out:
 	return status;
 }
 
-/* ---- the command --------------------------------------------------------------------- */
+/* ---- the command --------------------------------------------------------- */
 
 int cmd_list(int argc, char **argv)
 {

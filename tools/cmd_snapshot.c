@@ -154,6 +154,13 @@ static int report(const struct snap_target *t, const char *verb,
 				     "mounted read-only",
 				     verb, n, t->mnt);
 		break;
+	case ENOTCONN:
+		if (t->mnt)
+			return error("cannot %s snapshot '%s': the daemon of "
+				     "'%s' is gone; unmount it ('keepfs umount "
+				     "%s') and mount the store again",
+				     verb, n, t->mnt, t->mnt);
+		break;
 	case KEEP_E_READONLY:
 		return error("cannot %s snapshot '%s': store '%s' is "
 			     "read-only after a failed commit; unmount and "
@@ -278,7 +285,7 @@ static int snapdir_missing(const struct snap_target *t)
 	return missing;
 }
 
-/* ---- the three changes ----------------------------------------------------- */
+/* ---- the three changes --------------------------------------------------- */
 
 /* Each returns 0, or an errno (mounted) or a core code (not mounted). */
 
@@ -327,7 +334,7 @@ static int do_rename(struct snap_target *t, const char *from, const char *to)
 	return err;
 }
 
-/* ---- options -------------------------------------------------------------- */
+/* ---- options ------------------------------------------------------------- */
 
 /* Parse the (no) options of cmd; returns EXIT_OK or a usage error. */
 static int no_options(const char *cmd, int argc, char **argv)
@@ -343,7 +350,7 @@ static int no_options(const char *cmd, int argc, char **argv)
 	return EXIT_OK;
 }
 
-/* ---- keepfs snapshot -------------------------------------------------------- */
+/* ---- keepfs snapshot ----------------------------------------------------- */
 
 int cmd_snapshot(int argc, char **argv)
 {
@@ -405,7 +412,7 @@ out:
 	return status;
 }
 
-/* ---- keepfs delete -------------------------------------------------------------- */
+/* ---- keepfs delete ------------------------------------------------------- */
 
 int cmd_delete(int argc, char **argv)
 {
@@ -501,7 +508,7 @@ out:
 	return status;
 }
 
-/* ---- keepfs rename -------------------------------------------------------------- */
+/* ---- keepfs rename ------------------------------------------------------- */
 
 int cmd_rename(int argc, char **argv)
 {
