@@ -440,6 +440,15 @@ int kfs_run(const struct kfs_config *cfg, int ready_fd)
 	mallopt(M_ARENA_MAX, 2);
 #endif
 	pthread_mutex_init(&fs.times_lock, NULL);
+	pthread_mutex_init(&fs.flush_lock, NULL);
+	pthread_mutex_init(&fs.flush_mu, NULL);
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&fs.flush_cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	fuse_last_error[0] = '\0';
 	fuse_set_log_func(fuse_log_to_keep);
 	if (cfg->debug)
@@ -547,5 +556,8 @@ out:
 		close(ready_fd);
 	fuse_set_log_func(NULL);
 	pthread_mutex_destroy(&fs.times_lock);
+	pthread_mutex_destroy(&fs.flush_lock);
+	pthread_mutex_destroy(&fs.flush_mu);
+	pthread_cond_destroy(&fs.flush_cond);
 	return status;
 }

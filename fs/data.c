@@ -194,6 +194,8 @@ void kfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	(void)datasync;
 	(void)fi;
 	struct kfs *fs = kfs_of(req);
+	if (kfs_flush_park(fs, req))
+		return; /* a snapshot's flush: answered after its commit */
 	int err = fs->cfg->read_only ? 0 : kfs_errno(kfs_commit(fs));
 	if (!err)
 		kfs_attr_refresh(fs, ino);

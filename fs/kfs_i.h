@@ -174,6 +174,9 @@ int kfs_node_close(struct kfs_nodes *t, uint64_t nodeid, int writer,
  * kernel holds no dirty pages of it (close writes them back, and a shared
  * mapping keeps its handle open). */
 uint64_t kfs_node_writers(struct kfs_nodes *t, uint64_t nodeid);
+/* Node ids of the live nodes with open handles that may write (caller
+ * frees *ids).  Returns the count, 0 also when out of memory. */
+size_t kfs_node_writer_list(struct kfs_nodes *t, uint64_t **ids);
 
 /*
  * The xattr cache: every "ls -l" asks for security.selinux and ACL xattrs
@@ -232,6 +235,12 @@ struct kfs {
 	int notify_stop;
 	int notify_running;
 	int64_t snapdir_ns; /* times of .snapshots (atomic) */
+	/* flushing the kernel's cache for a snapshot (snap.c) */
+	pthread_mutex_t flush_lock; /* one snapshot flush at a time */
+	pthread_mutex_t flush_mu;   /* leaf: guards flush and its slots */
+	pthread_cond_t flush_cond;  /* a helper settled */
+	struct kfs_flush *flush;    /* the flush under way, or NULL */
+	int flush_warned; /* the syncfs fallback was logged (flush_lock) */
 };
 
 static inline struct kfs *kfs_of(fuse_req_t req)
@@ -329,6 +338,11 @@ void kfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
  * from inside a request.  Returns 0 or an errno. */
 int kfs_notify_start(struct kfs *fs);
 void kfs_notify_stop(struct kfs *fs);
+
+/* An FSYNC sent by a snapshot's flush (snap.c, design note 1): keep the
+ * request, answered once the snapshot is committed.  Returns 1 when it was
+ * taken, 0 for any other FSYNC. */
+int kfs_flush_park(struct kfs *fs, fuse_req_t req);
 
 /* Attributes of .snapshots. */
 void kfs_snapdir_attr(struct kfs *fs, struct keep_attr *a);

@@ -529,3 +529,34 @@ uint64_t kfs_node_writers(struct kfs_nodes *t, uint64_t nodeid)
 	pthread_mutex_unlock(&t->lock);
 	return w;
 }
+
+size_t kfs_node_writer_list(struct kfs_nodes *t, uint64_t **ids)
+{
+	size_t n = 0, cap = 0;
+	*ids = NULL;
+	pthread_mutex_lock(&t->lock);
+	for (size_t b = 0; b < t->nbuckets; b++) {
+		for (struct kfs_node *x = t->buckets[b]; x; x = x->next) {
+			if (!x->nwriters || x->v)
+				continue;
+			if (n == cap) {
+				size_t nc = cap ? cap * 2 : 16;
+				uint64_t *p = realloc(*ids, nc * sizeof(*p));
+				if (!p) {
+					n = 0;
+					goto out;
+				}
+				*ids = p;
+				cap = nc;
+			}
+			(*ids)[n++] = x->nodeid;
+		}
+	}
+out:
+	pthread_mutex_unlock(&t->lock);
+	if (!n) {
+		free(*ids);
+		*ids = NULL;
+	}
+	return n;
+}

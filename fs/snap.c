@@ -9,12 +9,24 @@
  *
  * Design notes:
  *  1. A snapshot holds every write() that returned before it was asked
- *     for.  With the writeback cache such data may still sit in the
- *     kernel's page cache, so mkdir first has the kernel write the mount's
- *     dirty pages back (syncfs on the mount's root, opened for that call
- *     only: a descriptor kept open would make "fusermount3 -u" fail with
- *     EBUSY).  The pages arrive as WRITE requests on other threads of the
- *     loop, then the store commits and names the commit.
+ *     for, and no part of a write() still under way.  With the writeback
+ *     cache such data may sit in the kernel's page cache, so mkdir first
+ *     has the kernel hand it over, holding each file still meanwhile: for
+ *     every file open for writing a helper thread opens the inode through
+ *     the mount by its handle and fsyncs it.  The kernel's fsync takes the
+ *     inode's lock (write() holds it from start to end, so a write is
+ *     either wholly before or wholly after), writes the dirty pages back
+ *     to us and sends FSYNC.  That FSYNC, recognised by the helper's
+ *     thread id, is parked, not answered: the lock stays held, and no page
+ *     of a later write() can reach us.  Once every helper's FSYNC is
+ *     parked (or its fsync failed), the store commits and names the
+ *     commit, then the parked requests are answered.  Parked requests hold
+ *     no thread of the loop.  Files nobody has open for writing hold no
+ *     dirty pages.  When handles cannot be opened (the daemon lacks
+ *     CAP_DAC_READ_SEARCH) it falls back to syncfs of the mount, which
+ *     hands over everything written but may cut a write under way.  The
+ *     mount's root is opened for the flush only: a descriptor kept open
+ *     would make "fusermount3 -u" fail with EBUSY.
  *  2. Views never change, so their entries and attributes are cached for
  *     a day and their files and directories keep their page cache.  A
  *     deleted snapshot's view is marked dead (every request on it is
@@ -264,11 +276,134 @@ void kfs_snap_lookup(fuse_req_t req, const char *name)
 
 /* ---- mkdir, rmdir, rename -------------------------------------------------- */
 
-/* Design note 1: have the kernel hand over what write() has accepted. */
-static void flush_kernel(struct kfs *fs)
+/* FUSE's file handle of a node (fuse_encode_fh in the kernel: the node id
+ * in two 32-bit words and the generation, type FILEID_INO64_GEN). */
+#define KFS_FH_TYPE 0x81
+
+/* At most this many files are held still at once; past it the rest are
+ * flushed one by one (each whole, not all at one instant). */
+#define FLUSH_MAX_HELD 256
+
+/* How long a snapshot waits for the files to be handed over before it
+ * goes on without the stragglers (they are logged). */
+#define FLUSH_TIMEOUT_S 20
+
+struct flush_slot {
+	struct kfs_flush *f;
+	uint64_t nodeid;
+	pid_t tid;	   /* the helper's thread id, once it runs */
+	fuse_req_t parked; /* its FSYNC, answered after the commit */
+	int settled;	   /* parked, or the helper gave up */
+};
+
+struct kfs_flush {
+	struct kfs *fs;
+	int mntfd;
+	size_t n, settled;
+	int refs;   /* the snapshot's + one per running helper */
+	int denied; /* handles refused: fall back to syncfs */
+	struct flush_slot slots[];
+};
+
+/* Drop one reference; the last frees.  Caller holds fs->flush_mu. */
+static void flush_unref(struct kfs_flush *f)
+{
+	if (--f->refs == 0) {
+		close(f->mntfd);
+		free(f);
+	}
+}
+
+static void *flush_helper(void *arg)
+{
+	struct flush_slot *sl = arg;
+	struct kfs_flush *f = sl->f;
+	struct kfs *fs = f->fs;
+	union {
+		struct file_handle fh;
+		char buf[sizeof(struct file_handle) + 3 * sizeof(uint32_t)];
+	} h;
+	uint32_t raw[3] = { (uint32_t)(sl->nodeid >> 32),
+			    (uint32_t)sl->nodeid, 1 };
+
+	pthread_mutex_lock(&fs->flush_mu);
+	sl->tid = gettid();
+	pthread_mutex_unlock(&fs->flush_mu);
+
+	h.fh.handle_bytes = sizeof(raw);
+	h.fh.handle_type = KFS_FH_TYPE;
+	memcpy(h.fh.f_handle, raw, sizeof(raw));
+	int fd = open_by_handle_at(f->mntfd, &h.fh, O_RDONLY | O_CLOEXEC);
+	int err = fd < 0 ? errno : 0;
+	if (fd >= 0) {
+		if (fsync(fd) != 0 && errno != EINTR)
+			keep_log(LOG_WARNING, "flushing node %llx for a "
+				 "snapshot failed: %s",
+				 (unsigned long long)sl->nodeid,
+				 strerror(errno));
+		close(fd);
+	}
+
+	pthread_mutex_lock(&fs->flush_mu);
+	if (err && err != ESTALE && err != ENOENT)
+		f->denied = err;
+	if (!sl->settled) {
+		sl->settled = 1;
+		f->settled++;
+		pthread_cond_broadcast(&fs->flush_cond);
+	}
+	flush_unref(f);
+	pthread_mutex_unlock(&fs->flush_mu);
+	return NULL;
+}
+
+int kfs_flush_park(struct kfs *fs, fuse_req_t req)
+{
+	pid_t pid = fuse_req_ctx(req)->pid;
+	int parked = 0;
+
+	pthread_mutex_lock(&fs->flush_mu);
+	struct kfs_flush *f = fs->flush;
+	for (size_t i = 0; f && i < f->n; i++) {
+		struct flush_slot *sl = &f->slots[i];
+		if (sl->tid == pid && !sl->settled) {
+			sl->parked = req;
+			sl->settled = 1;
+			f->settled++;
+			pthread_cond_broadcast(&fs->flush_cond);
+			parked = 1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fs->flush_mu);
+	return parked;
+}
+
+/* Answer the parked FSYNCs and let the helpers go. */
+static void flush_end(struct kfs *fs)
+{
+	pthread_mutex_lock(&fs->flush_mu);
+	struct kfs_flush *f = fs->flush;
+	fs->flush = NULL;
+	pthread_mutex_unlock(&fs->flush_mu);
+	if (!f)
+		return;
+	for (size_t i = 0; i < f->n; i++) {
+		if (f->slots[i].parked)
+			fuse_reply_err(f->slots[i].parked, 0);
+	}
+	pthread_mutex_lock(&fs->flush_mu);
+	flush_unref(f);
+	pthread_mutex_unlock(&fs->flush_mu);
+}
+
+/* Design note 1: have the kernel hand over what write() has accepted and
+ * hold the files still.  Every call is followed by flush_end(). */
+static void flush_begin(struct kfs *fs)
 {
 	struct statfs sf;
 	struct stat st;
+	uint64_t *ids = NULL;
 
 	if (!fs->writeback)
 		return; /* write() returns only after we have the data */
@@ -284,11 +419,82 @@ static void flush_kernel(struct kfs *fs)
 		keep_log(LOG_WARNING, "'%s' is not this mount any more: the "
 			 "snapshot may miss data still in the kernel's cache",
 			 fs->cfg->mountpoint);
-	} else if (syncfs(fd) != 0) {
-		keep_log(LOG_WARNING, "flushing the kernel's cache before a "
-			 "snapshot failed: %s", strerror(errno));
+		close(fd);
+		return;
 	}
-	close(fd);
+
+	size_t n = kfs_node_writer_list(&fs->nodes, &ids);
+	size_t held = n < FLUSH_MAX_HELD ? n : FLUSH_MAX_HELD;
+	struct kfs_flush *f = NULL;
+	if (held)
+		f = calloc(1, sizeof(*f) + held * sizeof(f->slots[0]));
+	if (!f) {
+		if (held)
+			keep_log(LOG_WARNING, "out of memory flushing the "
+				 "kernel's cache: falling back to syncfs");
+		if (n && syncfs(fd) != 0)
+			keep_log(LOG_WARNING, "syncfs before a snapshot "
+				 "failed: %s", strerror(errno));
+		free(ids);
+		close(fd);
+		return;
+	}
+	f->fs = fs;
+	f->mntfd = fd;
+	f->n = held;
+	f->refs = 1;
+	for (size_t i = 0; i < held; i++) {
+		f->slots[i].f = f;
+		f->slots[i].nodeid = ids[i];
+	}
+	pthread_mutex_lock(&fs->flush_mu);
+	fs->flush = f;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	for (size_t i = 0; i < held; i++) {
+		pthread_t t;
+		f->refs++;
+		if (pthread_create(&t, &attr, flush_helper, &f->slots[i])) {
+			f->refs--;
+			f->slots[i].settled = 1;
+			f->settled++;
+			f->denied = EAGAIN;
+		}
+	}
+	pthread_attr_destroy(&attr);
+
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += FLUSH_TIMEOUT_S;
+	while (f->settled < f->n) {
+		if (pthread_cond_timedwait(&fs->flush_cond, &fs->flush_mu,
+					   &until) == ETIMEDOUT) {
+			keep_log(LOG_WARNING, "%zu files were not handed over "
+				 "within %d s: the snapshot goes on without "
+				 "their latest writes", f->n - f->settled,
+				 FLUSH_TIMEOUT_S);
+			break;
+		}
+	}
+	int denied = f->denied;
+	pthread_mutex_unlock(&fs->flush_mu);
+
+	/* Past the limit, or without handles: the rest one by one. */
+	if (denied || n > held) {
+		if (denied && !fs->flush_warned) {
+			keep_log(LOG_WARNING, "cannot open files by handle "
+				 "(%s): snapshots flush with syncfs, and a "
+				 "write() under way during one may be cut",
+				 strerror(denied));
+			fs->flush_warned = 1;
+		}
+		if (syncfs(f->mntfd) != 0)
+			keep_log(LOG_WARNING, "syncfs before a snapshot "
+				 "failed: %s", strerror(errno));
+	}
+	free(ids);
 }
 
 void kfs_snap_mkdir(fuse_req_t req, const char *name)
@@ -300,11 +506,14 @@ void kfs_snap_mkdir(fuse_req_t req, const char *name)
 
 	int err = fs->cfg->read_only ? EROFS : keep_snapshot_name_check(name);
 	if (!err) {
-		flush_kernel(fs);
+		pthread_mutex_lock(&fs->flush_lock);
+		flush_begin(fs);
 		kfs_times_restore_all(fs);
 		err = kfs_errno(keep_snapshot_create(fs->store, name,
 						     KEEP_ORIGIN_MANUAL,
 						     &snap));
+		flush_end(fs);
+		pthread_mutex_unlock(&fs->flush_lock);
 	}
 	if (!err) {
 		snapdir_touch(fs);

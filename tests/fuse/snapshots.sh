@@ -214,6 +214,55 @@ unlike "$got" 'rewritten|small' "and returns no stale data"
 is "$(errno_of stat "$S/doomed")" ENOENT "the deleted snapshot is gone from .snapshots"
 check "daemon alive after all that" kill -0 "$KFS_PID"
 
+# --- no snapshot holds part of a write() ----------------------------------
+# 20 KB lines span several pages, and a writer this fast is throttled by
+# the kernel between pages, when writeback may take the pages written so
+# far: a snapshot must still hold each line whole or not at all.
+python3 - "$M/torn.jsonl" <<'EOF' &
+import os, sys, time
+# every line is exactly 20480 bytes: {"i": 42, "pad": "xxx..."}
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+end, i = time.time() + 6, 0
+while time.time() < end:
+    head = '{"i": %d, "pad": "' % i
+    os.write(fd, (head + "x" * (20480 - len(head) - 3) + '"}\n').encode())
+    i += 1
+os.close(fd)
+EOF
+appender=$!
+sleep 0.3
+made=0
+for i in $(seq 1 150); do
+	mkdir "$S/torn$i" && made=$((made + 1))
+	sleep 0.02
+done
+wait "$appender"
+is "$made" 150 "150 snapshots while a writer appends 20 KB lines"
+torn=$(python3 - "$S" <<'EOF'
+import json, os, sys
+# a snapshot's copy is whole lines and has no gap when its size is a
+# multiple of the line length and its last line is the one that size needs
+bad = 0
+for i in range(1, 151):
+    p = os.path.join(sys.argv[1], f"torn{i}", "torn.jsonl")
+    if not os.path.exists(p):
+        continue
+    size = os.path.getsize(p)
+    if size % 20480:
+        bad += 1
+        continue
+    if size:
+        with open(p, "rb") as f:
+            f.seek(size - 20480)
+            if json.loads(f.read())["i"] != size // 20480 - 1:
+                bad += 1
+print(bad)
+EOF
+)
+is "$torn" 0 "every snapshot holds whole lines, none missing"
+for i in $(seq 1 150); do rmdir "$S/torn$i"; done
+rm -f "$M/torn.jsonl"
+
 # --- survival ------------------------------------------------------------------
 kfs_listing "$S/first" "$KFS_TMP/view2"
 kfs_remount
