@@ -318,6 +318,7 @@ struct db {
 	sqlite3_stmt *st[ST__COUNT];
 	pthread_t ckpt_thread;
 	bool ckpt_running, ckpt_stop, ckpt_wanted;
+	bool wal_big; /* the WAL file may be past CKPT_BYTES; under ckpt_mu */
 	pthread_mutex_t ckpt_mu;
 	pthread_cond_t ckpt_cv;
 	sqlite3 *ckpt_h;
@@ -446,9 +447,18 @@ static int exec(sqlite3 *h, const char *sql)
  * CKPT_IDLE_NS) once the WAL holds CKPT_BYTES, so a burst of writing does
  * not pay for them as it goes; a WAL past CKPT_MAX_BYTES is checkpointed
  * at once whatever the load.
+ *
+ * Once a checkpoint has copied everything, the next commit starts the WAL
+ * over, and SQLite would cut the file down to journal_size_limit inside
+ * that COMMIT, with every writer waiting: 500 ms for a 1 GiB WAL under a
+ * steady load of small fsynced commits (measured in docs/design.md).  So
+ * the limit is CKPT_MAX_BYTES (a WAL that size is reused, never cut by a
+ * commit), and the checkpointer shrinks the file itself in a pause, with
+ * a TRUNCATE checkpoint that gives up at once if a writer is busy.
  */
 #define CKPT_IDLE_NS (500 * 1000000LL)
-#define CKPT_MAX_BYTES (1024ull << 20)
+#define CKPT_MAX_BYTES (256ull << 20)
+_Static_assert(CKPT_MAX_BYTES == 268435456, "journal_size_limit below");
 
 static int wal_hook(void *ctx, sqlite3 *h, const char *dbname, int frames)
 {
@@ -462,6 +472,7 @@ static int wal_hook(void *ctx, sqlite3 *h, const char *dbname, int frames)
 	d->wal_bytes = bytes;
 	if (bytes >= CKPT_BYTES) {
 		d->ckpt_wanted = true;
+		d->wal_big = true;
 		pthread_cond_signal(&d->ckpt_cv);
 	}
 	pthread_mutex_unlock(&d->ckpt_mu);
@@ -499,7 +510,39 @@ static void *ckpt_main(void *arg)
 		if (src != SQLITE_OK && src != SQLITE_BUSY)
 			keep_log(LOG_WARNING, "checkpoint failed: %s",
 				 sqlite3_errmsg(d->ckpt_h));
+		bool shrunk = false, tried = false;
+		if (src == SQLITE_OK && nlog == nckpt && idle >= CKPT_IDLE_NS) {
+			tried = true;
+			/* a pause and nothing left to copy: shrink the file
+			 * now, unless a writer came meanwhile */
+			sqlite3_busy_timeout(d->ckpt_h, 0);
+			src = sqlite3_wal_checkpoint_v2(d->ckpt_h, NULL,
+						SQLITE_CHECKPOINT_TRUNCATE,
+						NULL, NULL);
+			sqlite3_busy_timeout(d->ckpt_h, 10000);
+			if (src != SQLITE_OK && src != SQLITE_BUSY)
+				keep_log(LOG_WARNING, "checkpoint failed: %s",
+					 sqlite3_errmsg(d->ckpt_h));
+			shrunk = src == SQLITE_OK;
+		}
 		pthread_mutex_lock(&d->ckpt_mu);
+		if (shrunk)
+			d->wal_big = false;
+		/* what is left, until the next commit tells more */
+		if (nlog >= nckpt && nckpt >= 0)
+			d->wal_bytes = (uint64_t)(nlog - nckpt) * d->page_size;
+		/* a large file waits for a pause to be shrunk */
+		if (d->wal_big)
+			d->ckpt_wanted = true;
+		if (tried && !shrunk && !d->ckpt_stop) {
+			/* a writer holds the lock: not before another pause */
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			int64_t wake = ts.tv_nsec + CKPT_IDLE_NS;
+			ts.tv_sec += wake / 1000000000;
+			ts.tv_nsec = wake % 1000000000;
+			pthread_cond_timedwait(&d->ckpt_cv, &d->ckpt_mu, &ts);
+		}
 		/* frames written meanwhile stay for the next round */
 		if (nlog > nckpt && nlog >= 0 &&
 		    (uint64_t)(nlog - nckpt) * d->page_size >= CKPT_BYTES)
@@ -545,7 +588,7 @@ int db_open(struct keep_store *s, const char *file, bool create, bool rdonly)
 				"PRAGMA cache_size = -16384;"
 				"PRAGMA temp_store = MEMORY;"
 				"PRAGMA wal_autocheckpoint = 0;"
-				"PRAGMA journal_size_limit = 67108864;");
+				"PRAGMA journal_size_limit = 268435456;");
 	if (rc) {
 		sqlite3_close_v2(d->h);
 		free(d->file);
