@@ -14,6 +14,8 @@
  *     keep_store_close() makes the last commit.
  *  3. Nodes the kernel still holds at unmount are forgotten in the store,
  *     so files unlinked while open are reaped at a clean unmount.
+ *  4. The control socket (ctl.c) listens before the ready line is written
+ *     and is stopped, its commands finished, before the store is closed.
  */
 #include <errno.h>
 #include <malloc.h>
@@ -514,6 +516,12 @@ int kfs_run(const struct kfs_config *cfg, int ready_fd)
 		      strerror(rc));
 		goto out_notify;
 	}
+	rc = kfs_ctl_start(&fs);
+	if (rc) {
+		ready_err(&ready_fd, "cannot listen on '%s/%s': %s",
+			  cfg->store_path, KFS_CTL_NAME, strerror(rc));
+		goto out_timer;
+	}
 
 	ready_line(&ready_fd, "OK\n");
 	keep_log(LOG_INFO, "store '%s' mounted at '%s'", cfg->store_path,
@@ -529,6 +537,8 @@ int kfs_run(const struct kfs_config *cfg, int ready_fd)
 	else
 		status = 0;
 
+	kfs_ctl_stop(&fs);
+out_timer:
 	timer_stop(&fs);
 out_notify:
 	kfs_notify_stop(&fs);

@@ -10,6 +10,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+
+struct keep_store;
+struct keep_snapshot;
+struct kfs_ctl;
 
 struct kfs_config {
 	char *store_path; /* absolute */
@@ -33,6 +38,13 @@ struct kfs_config {
 	/* Options passed to the kernel/libfuse as they are ("fsname=",
 	 * "subtype=", "max_read=", ...), comma-separated; may be NULL. */
 	char *fuse_opts;
+
+	/* Requests on the control socket (below) run this, one at a time,
+	 * with the request's argument vector: argv[0] is the command, the
+	 * store is the daemon's.  It returns the exit status for the client.
+	 * NULL: every request is refused. */
+	int (*ctl_handler)(struct kfs_ctl *c, int argc, char **argv);
+	void *ctl_ctx;
 };
 
 /* Defaults for every field; store_path and mountpoint NULL. */
@@ -62,5 +74,69 @@ int kfs_config_parse(struct kfs_config *cfg, const char *opts, char *err,
  * commit on disk, 1 otherwise.
  */
 int kfs_run(const struct kfs_config *cfg, int ready_fd);
+
+/* ---- the control socket -------------------------------------------------
+ *
+ * A mounted store is changed through its daemon, which listens on the UNIX
+ * stream socket STORE/KFS_CTL_NAME (mode 0600; only the daemon's own uid
+ * and root are served, checked with SO_PEERCRED).
+ *
+ * A frame is a length (u32, little-endian) and that many bytes.  The
+ * request is one frame: "KEEPFS-CTL 1" NUL, then each argument followed by
+ * a NUL (any byte but NUL may travel), at most KFS_CTL_REQUEST_MAX bytes.
+ * The magic, its version number and the framing stay as they are in
+ * every later version.  The reply is a stream of frames whose first byte
+ * says what follows: 'o' bytes of standard output, 'e' bytes of standard
+ * error, 'x' the exit status in decimal (the last frame).
+ */
+#define KFS_CTL_NAME "control"
+#define KFS_CTL_MAGIC "KEEPFS-CTL"
+#define KFS_CTL_VERSION 1
+#define KFS_CTL_REQUEST_MAX (1024 * 1024)
+#define KFS_CTL_FRAME_MAX (64 * 1024) /* reply frames, the type byte too */
+
+/* What a ctl_handler may use of its request.  Every function takes the c
+ * the handler was given, and only during the call. */
+
+/* cfg->ctl_ctx. */
+void *kfs_ctl_ctx(struct kfs_ctl *c);
+/* The daemon's store, open for writing.  Do not close it. */
+struct keep_store *kfs_ctl_store(struct kfs_ctl *c);
+/* Is the mount read-only ("ro")? */
+int kfs_ctl_read_only(struct kfs_ctl *c);
+/* The client's standard output and error.  What is written is sent as it
+ * is flushed (error flushes output first, so the order holds).  Once the
+ * client has gone, writes fail with EPIPE; the command may go on. */
+FILE *kfs_ctl_out(struct kfs_ctl *c);
+FILE *kfs_ctl_err(struct kfs_ctl *c);
+
+/*
+ * Make a snapshot exactly as mkdir in .snapshots does: the kernel hands
+ * over what it caches of files open for writing, which are held still
+ * until the snapshot's commit, so it holds every write() that returned
+ * before.  The kernel is told that .snapshots changed.  *out may be NULL.
+ * Returns the codes of keep_snapshot_create(), EROFS on a read-only
+ * mount.
+ */
+int kfs_ctl_snapshot(struct kfs_ctl *c, const char *name, int origin,
+		     struct keep_snapshot *out);
+
+/*
+ * After changing the live tree behind the kernel's back (a restore): make
+ * the kernel drop what it caches.  Inode numbers are the live tree's node
+ * ids.  kfs_ctl_inval_inode drops the attributes and cached pages of ino;
+ * kfs_ctl_inval_entry drops the name in directory parent (call it for
+ * every name that was removed or now names another inode).  Both return
+ * 0 (also when the kernel does not hold the object) or an errno.
+ * kfs_ctl_invalidate_all drops the attributes and pages of every live
+ * node the kernel holds and, in each such directory, every name the live
+ * tree has now; names that no longer exist must be given to
+ * kfs_ctl_inval_entry (a name may otherwise resolve for up to
+ * cache_timeout).  Call them after the change is committed, outside any
+ * lock that a FUSE request might wait for.
+ */
+int kfs_ctl_inval_inode(struct kfs_ctl *c, uint64_t ino);
+int kfs_ctl_inval_entry(struct kfs_ctl *c, uint64_t parent, const char *name);
+void kfs_ctl_invalidate_all(struct kfs_ctl *c);
 
 #endif /* KFS_H */

@@ -7,6 +7,8 @@
  * node.c    the node table: kernel node ids, lookup and open counts
  * ops.c     namespace operations (lookup, mkdir, rename, readdir, xattrs...)
  * data.c    file operations (open, read, write, fsync, fallocate...)
+ * snap.c    the .snapshots directory, the flush before a snapshot
+ * ctl.c     the control socket's server
  *
  * Node ids.  A node id of the live tree is the store's inode number (the
  * root is 1 in both worlds), so resolving a live node needs no table look
@@ -241,6 +243,8 @@ struct kfs {
 	pthread_cond_t flush_cond;  /* a helper settled */
 	struct kfs_flush *flush;    /* the flush under way, or NULL */
 	int flush_warned; /* the syncfs fallback was logged (flush_lock) */
+
+	struct kfs_ctld *ctld; /* the control socket's server (ctl.c) */
 };
 
 static inline struct kfs *kfs_of(fuse_req_t req)
@@ -351,9 +355,23 @@ void kfs_snapdir_entry(fuse_req_t req);
 /* Requests whose parent is .snapshots. */
 void kfs_snap_lookup(fuse_req_t req, const char *name);
 void kfs_snap_mkdir(fuse_req_t req, const char *name);
+/* Make a snapshot as mkdir in .snapshots does: hand over and hold what the
+ * kernel caches (design note 1 of snap.c), commit and name the commit.
+ * *out may be NULL.  Returns a store code (EROFS on a read-only mount). */
+int kfs_snap_create(struct kfs *fs, const char *name, int origin,
+		    struct keep_snapshot *out);
 void kfs_snap_rmdir(fuse_req_t req, const char *name);
 void kfs_snap_rename(fuse_req_t req, const char *name, const char *newname,
 		     unsigned flags);
+
+/* ---- the control socket (ctl.c) ------------------------------------------ */
+
+/* Listen on STORE/control (the daemon holds the store's lock, so a socket
+ * found there is stale) and serve requests with cfg->ctl_handler.
+ * Returns 0 or an errno. */
+int kfs_ctl_start(struct kfs *fs);
+/* Stop listening, wait for the requests under way, remove the socket. */
+void kfs_ctl_stop(struct kfs *fs);
 
 /* Commit now (fsync, fsyncdir); logs a failure.  Returns a store code. */
 int kfs_commit(struct kfs *fs);

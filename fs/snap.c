@@ -497,6 +497,30 @@ static void flush_begin(struct kfs *fs)
 	free(ids);
 }
 
+int kfs_snap_create(struct kfs *fs, const char *name, int origin,
+		    struct keep_snapshot *out)
+{
+	struct keep_snapshot snap;
+
+	int rc = fs->cfg->read_only ? EROFS : keep_snapshot_name_check(name);
+	if (!rc) {
+		pthread_mutex_lock(&fs->flush_lock);
+		flush_begin(fs);
+		kfs_times_restore_all(fs);
+		rc = keep_snapshot_create(fs->store, name, origin, &snap);
+		flush_end(fs);
+		pthread_mutex_unlock(&fs->flush_lock);
+	}
+	if (!rc) {
+		snapdir_touch(fs);
+		keep_log(LOG_INFO, "snapshot '%s' of commit %llu", name,
+			 (unsigned long long)snap.commit);
+		if (out)
+			*out = snap;
+	}
+	return rc;
+}
+
 void kfs_snap_mkdir(fuse_req_t req, const char *name)
 {
 	struct kfs *fs = kfs_of(req);
@@ -504,24 +528,11 @@ void kfs_snap_mkdir(fuse_req_t req, const char *name)
 	struct keep_attr a;
 	uint64_t nodeid;
 
-	int err = fs->cfg->read_only ? EROFS : keep_snapshot_name_check(name);
-	if (!err) {
-		pthread_mutex_lock(&fs->flush_lock);
-		flush_begin(fs);
-		kfs_times_restore_all(fs);
-		err = kfs_errno(keep_snapshot_create(fs->store, name,
-						     KEEP_ORIGIN_MANUAL,
-						     &snap));
-		flush_end(fs);
-		pthread_mutex_unlock(&fs->flush_lock);
-	}
-	if (!err) {
-		snapdir_touch(fs);
-		keep_log(LOG_INFO, "snapshot '%s' of commit %llu", name,
-			 (unsigned long long)snap.commit);
+	int err = kfs_errno(kfs_snap_create(fs, name, KEEP_ORIGIN_MANUAL,
+					    &snap));
+	if (!err)
 		err = kfs_errno(keep_getattr(fs->store, snap.commit,
 					     KEEP_ROOT_INO, &a));
-	}
 	if (!err)
 		err = kfs_view_ref_root(&fs->nodes, snap.id, snap.commit,
 					&nodeid);
