@@ -67,11 +67,10 @@ struct kfs_ctld {
 	dev_t dev;    /* the socket we made, to remove only ours */
 	ino_t ino;
 	pthread_t listener;
-	pthread_mutex_t lock; /* guards conns, nconns, stopping */
+	pthread_mutex_t lock; /* guards conns and nconns */
 	pthread_cond_t idle;  /* nconns dropped to 0 */
 	struct ctl_conn *conns;
 	int nconns;
-	int stopping;
 	pthread_mutex_t run_lock; /* design note 2 */
 };
 
@@ -565,7 +564,6 @@ void kfs_ctl_stop(struct kfs *fs)
 	/* clients still reading a request are dropped; commands under way
 	 * run to their end */
 	pthread_mutex_lock(&d->lock);
-	d->stopping = 1;
 	for (struct ctl_conn *cn = d->conns; cn; cn = cn->next)
 		shutdown(cn->fd, SHUT_RD);
 	while (d->nconns > 0)
@@ -588,9 +586,9 @@ struct keep_store *kfs_ctl_store(struct kfs_ctl *c)
 	return c->fs->store;
 }
 
-int kfs_ctl_read_only(struct kfs_ctl *c)
+const struct kfs_config *kfs_ctl_config(struct kfs_ctl *c)
 {
-	return c->fs->cfg->read_only;
+	return c->fs->cfg;
 }
 
 FILE *kfs_ctl_out(struct kfs_ctl *c)

@@ -102,8 +102,8 @@ int kfs_run(const struct kfs_config *cfg, int ready_fd);
 void *kfs_ctl_ctx(struct kfs_ctl *c);
 /* The daemon's store, open for writing.  Do not close it. */
 struct keep_store *kfs_ctl_store(struct kfs_ctl *c);
-/* Is the mount read-only ("ro")? */
-int kfs_ctl_read_only(struct kfs_ctl *c);
+/* The daemon's configuration: store path, mount point, options. */
+const struct kfs_config *kfs_ctl_config(struct kfs_ctl *c);
 /* The client's standard output and error.  What is written is sent as it
  * is flushed (error flushes output first, so the order holds).  Once the
  * client has gone, writes fail with EPIPE; the command may go on. */

@@ -311,6 +311,7 @@ static int do_mount(struct mount_req *req)
 
 	cfg.store_path = store;
 	cfg.mountpoint = mnt;
+	cfg.ctl_handler = daemon_ctl;
 	store = mnt = NULL; /* owned by cfg now */
 	cfg.foreground = req->foreground || req->debug;
 	if (req->debug)

@@ -3,17 +3,19 @@
  * make, remove and rename named snapshots.
  *
  * A mounted store is changed only through its daemon, so that what the
- * daemon caches (the .snapshots listing, its views) stays true: these
- * commands then do mkdir(2), rmdir(2) and rename(2) in MNT/.snapshots and
- * check what they need with a read-only open of the store, which sees
- * every committed change.  A store that is not mounted is opened for
- * writing and changed through core/ directly.
+ * daemon caches (the .snapshots listing, its views) stays true.  snapshot
+ * asks the daemon over its control socket, which runs ctl_snapshot() with
+ * its own store handle; delete and rename do rmdir(2) and rename(2) in
+ * MNT/.snapshots and check what they need with a read-only open of the
+ * store, which sees every committed change.  A store that is not mounted
+ * is opened for writing and changed through core/ directly.
  *
  * Names are checked, and every named snapshot looked up, before anything
  * changes: bad input changes nothing.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,7 @@
 #include <unistd.h>
 
 #include "keep.h"
+#include "kfs.h"
 #include "util_i.h"
 
 const char usage_snapshot[] =
@@ -69,9 +72,29 @@ struct snap_target {
 	char *mnt;	      /* mount point, NULL when not mounted */
 	struct keep_store *s; /* open handle, NULL when closed */
 	int writable;	      /* s was opened with KEEP_OPEN_WRITE */
+	FILE *err;	      /* where messages go: stderr, or the
+			       * control client's (in the daemon) */
 };
 
 /* ---- messages ------------------------------------------------------------ */
+
+/* error() to err; returns EXIT_FAILED. */
+static int say(FILE *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int say(FILE *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == stderr)
+		fflush(stdout);
+	fputs("keepfs: ", err);
+	va_start(ap, fmt);
+	vfprintf(err, fmt, ap);
+	va_end(ap);
+	fputc('\n', err);
+	return EXIT_FAILED;
+}
 
 /* name as it goes into a message: shortened when very long. */
 static const char *shown(const char *name, char *buf, size_t len)
@@ -88,7 +111,7 @@ static const char *shown(const char *name, char *buf, size_t len)
  * Is name acceptable as a snapshot name?  Returns EXIT_OK, or prints what
  * is wrong and returns EXIT_FAILED.  core decides; the wording is ours.
  */
-static int check_name(const char *name)
+static int check_name_to(FILE *err, const char *name)
 {
 	char buf[SHOWN_NAME_MAX + 1];
 	int rc = keep_snapshot_name_check(name);
@@ -96,32 +119,37 @@ static int check_name(const char *name)
 	if (rc == 0)
 		return EXIT_OK;
 	if (name[0] == '\0')
-		return error("a snapshot name must not be empty");
+		return say(err, "a snapshot name must not be empty");
 	if (rc == ENAMETOOLONG)
-		return error("snapshot name '%s' is %zu bytes long; "
+		return say(err, "snapshot name '%s' is %zu bytes long; "
 			     "at most %d are allowed",
 			     shown(name, buf, sizeof(buf)), strlen(name),
 			     KEEP_SNAP_NAME_MAX);
 	if (name[0] == '@')
-		return error("snapshot name '%s' must not start with '@' "
+		return say(err, "snapshot name '%s' must not start with '@' "
 			     "(that prefix names a point in time)",
 			     shown(name, buf, sizeof(buf)));
 	if (strchr(name, '/'))
-		return error("snapshot name '%s' must not contain '/'",
+		return say(err, "snapshot name '%s' must not contain '/'",
 			     shown(name, buf, sizeof(buf)));
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-		return error("'%s' cannot be a snapshot name "
+		return say(err, "'%s' cannot be a snapshot name "
 			     "(it names a directory)",
 			     name);
-	return error("'%s' is not a valid snapshot name: %s",
+	return say(err, "'%s' is not a valid snapshot name: %s",
 		     shown(name, buf, sizeof(buf)), keep_strerror(rc));
+}
+
+static int check_name(const char *name)
+{
+	return check_name_to(stderr, name);
 }
 
 static int no_such(const struct snap_target *t, const char *name)
 {
 	char buf[SHOWN_NAME_MAX + 1];
 
-	return error("no snapshot '%s' in '%s' (see 'keepfs list')",
+	return say(t->err, "no snapshot '%s' in '%s' (see 'keepfs list')",
 		     shown(name, buf, sizeof(buf)), t->store);
 }
 
@@ -138,45 +166,45 @@ static int report(const struct snap_target *t, const char *verb,
 
 	switch (rc) {
 	case EEXIST:
-		return error("snapshot '%s' already exists", n);
+		return say(t->err, "snapshot '%s' already exists", n);
 	case ENOENT:
 		if (strcmp(verb, "create") != 0)
 			return no_such(t, name);
 		break;
 	case EINVAL:
 	case ENAMETOOLONG:
-		if (check_name(name) != EXIT_OK)
+		if (check_name_to(t->err, name) != EXIT_OK)
 			return EXIT_FAILED;
 		break;
 	case EROFS:
 		if (t->mnt)
-			return error("cannot %s snapshot '%s': '%s' is "
+			return say(t->err, "cannot %s snapshot '%s': '%s' is "
 				     "mounted read-only",
 				     verb, n, t->mnt);
 		break;
 	case ENOTCONN:
 		if (t->mnt)
-			return error("cannot %s snapshot '%s': the daemon of "
+			return say(t->err, "cannot %s snapshot '%s': the daemon of "
 				     "'%s' is gone; unmount it ('keepfs umount "
 				     "%s') and mount the store again",
 				     verb, n, t->mnt, t->mnt);
 		break;
 	case KEEP_E_READONLY:
-		return error("cannot %s snapshot '%s': store '%s' is "
+		return say(t->err, "cannot %s snapshot '%s': store '%s' is "
 			     "read-only after a failed commit; unmount and "
 			     "mount it again",
 			     verb, n, t->store);
 	case ENOSPC:
-		return error("cannot %s snapshot '%s': no space left on the "
+		return say(t->err, "cannot %s snapshot '%s': no space left on the "
 			     "disk of store '%s'",
 			     verb, n, t->store);
 	default:
 		break;
 	}
 	if (t->mnt)
-		return error("cannot %s snapshot '%s' through '%s': %s", verb, n,
+		return say(t->err, "cannot %s snapshot '%s' through '%s': %s", verb, n,
 			     t->mnt, keep_strerror(rc));
-	return error("cannot %s snapshot '%s' in '%s': %s", verb, n, t->store,
+	return say(t->err, "cannot %s snapshot '%s' in '%s': %s", verb, n, t->store,
 		     keep_strerror(rc));
 }
 
@@ -186,6 +214,7 @@ static int report(const struct snap_target *t, const char *verb,
 static int target_resolve(const char *arg, struct snap_target *t)
 {
 	memset(t, 0, sizeof(*t));
+	t->err = stderr;
 	return resolve_target(arg, &t->store, &t->mnt);
 }
 
@@ -289,19 +318,10 @@ static int snapdir_missing(const struct snap_target *t)
 
 /* Each returns 0, or an errno (mounted) or a core code (not mounted). */
 
+/* Mounted stores make snapshots through the daemon (ctl_snapshot). */
 static int do_create(struct snap_target *t, const char *name)
 {
-	char *path;
-	int err = 0;
-
-	if (!t->mnt)
-		return keep_snapshot_create(t->s, name, KEEP_ORIGIN_MANUAL,
-					    NULL);
-	path = snap_path(t, name);
-	if (mkdir(path, 0755) != 0)
-		err = errno;
-	free(path);
-	return err;
+	return keep_snapshot_create(t->s, name, KEEP_ORIGIN_MANUAL, NULL);
 }
 
 static int do_delete(struct snap_target *t, const char *name)
@@ -352,10 +372,22 @@ static int no_options(const char *cmd, int argc, char **argv)
 
 /* ---- keepfs snapshot ----------------------------------------------------- */
 
+/* The snapshot's name: the one given, or the current UTC time. */
+static const char *pick_name(int nargs, char **args, char *when, size_t len)
+{
+	struct timespec now;
+
+	if (nargs > 0)
+		return args[0];
+	clock_gettime(CLOCK_REALTIME, &now);
+	keep_format_time((int64_t)now.tv_sec * 1000000000 + now.tv_nsec, when,
+			 len);
+	return when;
+}
+
 int cmd_snapshot(int argc, char **argv)
 {
 	struct snap_target t;
-	struct timespec now;
 	char when[32];
 	const char *name;
 	int rc, nargs, status = EXIT_FAILED;
@@ -367,41 +399,30 @@ int cmd_snapshot(int argc, char **argv)
 		return usage_error("snapshot", "missing TARGET");
 	if (nargs > 2)
 		return usage_error("snapshot", "too many arguments");
-	if (nargs == 2) {
-		name = argv[optind + 1];
-	} else {
-		clock_gettime(CLOCK_REALTIME, &now);
-		keep_format_time((int64_t)now.tv_sec * 1000000000 + now.tv_nsec,
-				 when, sizeof(when));
-		name = when;
-	}
-	if (check_name(name) != EXIT_OK)
+	if (nargs == 2 && check_name(argv[optind + 1]) != EXIT_OK)
 		return EXIT_FAILED;
 	if (target_resolve(argv[optind], &t) != EXIT_OK)
 		return EXIT_FAILED;
 
-	if (!t.mnt && target_open(&t) != EXIT_OK)
+	if (t.mnt) {
+		/* the daemon makes it (ctl_snapshot), naming it if unnamed */
+		char *args[] = {"snapshot", nargs == 2 ? argv[optind + 1] : NULL,
+				NULL};
+
+		status = ctl_run(t.store, t.mnt, nargs, args);
+		goto out;
+	}
+	name = pick_name(nargs - 1, argv + optind + 1, when, sizeof(when));
+	if (check_name(name) != EXIT_OK)
+		goto out;
+	if (target_open(&t) != EXIT_OK)
 		goto out;
 	rc = do_create(&t, name);
-	if (rc == ENOENT && t.mnt && snapdir_missing(&t))
-		goto out;
 	if (rc != 0) {
 		report(&t, "create", name, rc);
 		if (rc == EEXIST && nargs == 1)
 			fprintf(stderr, "(name it, or try again in a second)\n");
 		goto out;
-	}
-	if (t.mnt) {
-		/* the daemon said yes; make sure the store says so too */
-		if (target_open(&t) != EXIT_OK)
-			goto out;
-		rc = snap_exists(&t, name);
-		if (rc == 0)
-			error("the daemon of '%s' accepted snapshot '%s' but "
-			      "the store does not hold it",
-			      t.mnt, name);
-		if (rc != 1)
-			goto out;
 	}
 	if (target_close(&t) != EXIT_OK)
 		goto out;
@@ -410,6 +431,38 @@ int cmd_snapshot(int argc, char **argv)
 out:
 	target_release(&t);
 	return status;
+}
+
+/* "keepfs snapshot" in the daemon of a mounted store: argv is "snapshot"
+ * [NAME].  The snapshot is made as mkdir in .snapshots makes it. */
+int ctl_snapshot(struct kfs_ctl *c, int argc, char **argv)
+{
+	const struct kfs_config *cfg = kfs_ctl_config(c);
+	struct snap_target t;
+	char when[32];
+	const char *name;
+	int rc;
+
+	memset(&t, 0, sizeof(t));
+	t.store = cfg->store_path;
+	t.mnt = cfg->mountpoint;
+	t.err = kfs_ctl_err(c);
+	if (argc > 2) {
+		ctl_error(c, "snapshot: too many arguments");
+		return EXIT_USAGE;
+	}
+	name = pick_name(argc - 1, argv + 1, when, sizeof(when));
+	if (check_name_to(t.err, name) != EXIT_OK)
+		return EXIT_FAILED;
+	rc = kfs_ctl_snapshot(c, name, KEEP_ORIGIN_MANUAL, NULL);
+	if (rc != 0) {
+		report(&t, "create", name, rc);
+		if (rc == EEXIST && argc == 1)
+			fprintf(t.err, "(name it, or try again in a second)\n");
+		return EXIT_FAILED;
+	}
+	fprintf(kfs_ctl_out(c), "%s\n", name);
+	return EXIT_OK;
 }
 
 /* ---- keepfs delete ------------------------------------------------------- */

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,19 +19,34 @@
 #include "keep.h"
 #include "util_i.h"
 
+#define CMD(n, f, fl, sum, use) \
+	{.name = n, .fn = f, .flags = fl, .summary = sum, .usage = use}
+
 static const struct command commands[] = {
-	{"init", cmd_init, 0, "create a new store", usage_init},
-	{"mount", cmd_mount, 0, "mount a store on a directory", usage_mount},
-	{"umount", cmd_umount, 0, "unmount and wait for the final commit",
-	 usage_umount},
-	{"snapshot", cmd_snapshot, 0, "commit and keep the tree as a named snapshot",
-	 usage_snapshot},
-	{"delete", cmd_delete, 0, "delete snapshots", usage_delete},
-	{"rename", cmd_rename, 0, "rename a snapshot", usage_rename},
-	{"list", cmd_list, 0, "list the snapshots (or commits) of a store",
-	 usage_list},
-	{"stats", cmd_stats, 0, "show what a store holds", usage_stats},
-	{"fsck", cmd_fsck, 0, "check a store's consistency", usage_fsck},
+	CMD("init", cmd_init, 0, "create a new store", usage_init),
+	CMD("mount", cmd_mount, 0, "mount a store on a directory", usage_mount),
+	CMD("umount", cmd_umount, 0, "unmount and wait for the final commit",
+	    usage_umount),
+	{.name = "snapshot",
+	 .fn = cmd_snapshot,
+	 .flags = CMD_VIA_DAEMON,
+	 .summary = "commit and keep the tree as a named snapshot",
+	 .usage = usage_snapshot,
+	 .ctl_fn = ctl_snapshot},
+	CMD("delete", cmd_delete, 0, "delete snapshots", usage_delete),
+	CMD("rename", cmd_rename, 0, "rename a snapshot", usage_rename),
+	CMD("list", cmd_list, 0, "list the snapshots (or commits) of a store",
+	    usage_list),
+	CMD("cat", cmd_cat, 0, "write one version of a file to stdout",
+	    usage_cat),
+	CMD("stats", cmd_stats, 0, "show what a store holds", usage_stats),
+	CMD("fsck", cmd_fsck, 0, "check a store's consistency", usage_fsck),
+	{.name = "ctl-ping",
+	 .fn = cmd_ctl_ping,
+	 .flags = CMD_HIDDEN | CMD_VIA_DAEMON,
+	 .summary = "ask a mount's daemon to answer",
+	 .usage = usage_ctl_ping,
+	 .ctl_fn = ctl_ping},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -86,6 +102,22 @@ static int wants_help(int argc, char **argv)
 	return 0;
 }
 
+int daemon_ctl(struct kfs_ctl *c, int argc, char **argv)
+{
+	const struct command *cmd = argc > 0 ? find_command(argv[0]) : NULL;
+
+	if (!cmd || !(cmd->flags & CMD_VIA_DAEMON) || !cmd->ctl_fn) {
+		ctl_error(c, "the daemon does not run '%s'; use the keepfs "
+			  "that mounted the store",
+			  argc > 0 ? argv[0] : "");
+		return EXIT_USAGE;
+	}
+	/* requests run one at a time: getopt's state is ours */
+	optind = 0;
+	opterr = 0;
+	return cmd->ctl_fn(c, argc, argv);
+}
+
 static int run_command(const struct command *cmd, int argc, char **argv)
 {
 	int status;
@@ -129,9 +161,9 @@ int main(int argc, char **argv)
 	sanitize_stdfds();
 
 	if (argc > 0 && strcmp(base_name(argv[0]), "mount.keepfs") == 0) {
-		static const struct command helper = {
+		static const struct command helper = CMD(
 			"mount.keepfs", cmd_mount_helper, 0, "",
-			usage_mount_helper};
+			usage_mount_helper);
 
 		return run_command(&helper, argc, argv);
 	}

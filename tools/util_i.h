@@ -19,17 +19,25 @@
 
 /* ---- the command table (keepfs.c) --------------------------------------- */
 
+struct kfs_ctl;
+
 struct command {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 	unsigned flags;
 	const char *summary; /* one line for "keepfs --help" */
 	const char *usage;   /* full --help text; first line is the synopsis */
+	/* CMD_VIA_DAEMON: what the daemon of a mounted store runs when fn
+	 * sends it the command over the control socket.  argv[0] is the
+	 * command, TARGET is left out (the store is the daemon's); output
+	 * goes to kfs_ctl_out(c) and kfs_ctl_err(c); getopt starts afresh. */
+	int (*ctl_fn)(struct kfs_ctl *c, int argc, char **argv);
 };
 
 /* Flags of struct command. */
 enum {
-	CMD_HIDDEN = 1 << 0, /* not listed by "keepfs --help" */
+	CMD_HIDDEN = 1 << 0,	 /* not listed by "keepfs --help" */
+	CMD_VIA_DAEMON = 1 << 1, /* a mounted store's daemon runs ctl_fn */
 };
 
 int cmd_init(int argc, char **argv);
@@ -42,6 +50,11 @@ int cmd_snapshot(int argc, char **argv);
 int cmd_delete(int argc, char **argv);
 int cmd_rename(int argc, char **argv);
 int cmd_list(int argc, char **argv);
+int cmd_cat(int argc, char **argv);
+int cmd_ctl_ping(int argc, char **argv);
+
+int ctl_snapshot(struct kfs_ctl *c, int argc, char **argv);
+int ctl_ping(struct kfs_ctl *c, int argc, char **argv);
 
 extern const char usage_init[];
 extern const char usage_mount[];
@@ -53,6 +66,28 @@ extern const char usage_snapshot[];
 extern const char usage_delete[];
 extern const char usage_rename[];
 extern const char usage_list[];
+extern const char usage_cat[];
+extern const char usage_ctl_ping[];
+
+/* ---- the control socket (ctl.c) ------------------------------------------ */
+
+/*
+ * Run argv (argv[0] the command, TARGET left out) in the daemon of the
+ * mounted store at store (mnt, its mount point, for messages; may be
+ * NULL), copying its output to stdout and stderr as it comes.  Returns the
+ * command's exit status, or prints why the daemon could not be asked (no
+ * socket, refused, gone) and returns EXIT_FAILED.
+ */
+int ctl_run(const char *store, const char *mnt, int argc, char **argv);
+
+/* The daemon's handler of control requests: runs the ctl_fn of the
+ * command argv[0] (keepfs.c).  cmd_mount.c gives it to kfs_run(). */
+int daemon_ctl(struct kfs_ctl *c, int argc, char **argv);
+
+/* In a ctl_fn: "keepfs: msg" to the client's stderr; returns
+ * EXIT_FAILED. */
+int ctl_error(struct kfs_ctl *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* ---- messages ------------------------------------------------------------ */
 
