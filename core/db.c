@@ -424,6 +424,17 @@ static void bind_name(sqlite3_stmt *st, int i, const char *name)
 	if (!var)                               \
 		return KEEP_E_SQLITE
 
+/* For db_diff.c, which holds the change journal's SQL. */
+struct sqlite3 *db_handle(struct keep_store *s)
+{
+	return s->db->h;
+}
+
+int db_error(struct keep_store *s, int src, const char *what)
+{
+	return db_err(s->db->h, src, what);
+}
+
 /* ---- connections ------------------------------------------------------- */
 
 static int exec(sqlite3 *h, const char *sql)

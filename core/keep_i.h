@@ -5,13 +5,16 @@
  *   log.c    logging, return codes, the corruption breakpoint
  *   codec.c  content hashing (BLAKE2b) and compression (zstd); the only
  *            file that includes zstd.h and sodium.h
- *   db.c     every SQL statement; the only file that includes sqlite3.h
+ *   db.c     every SQL statement of the write path and of views
+ *   db_diff.c  the change journal's SQL (with db.c, the only files that
+ *            include sqlite3.h)
  *   store.c  store lifecycle, the lock, the commit pipeline, statistics
  *   ns.c     the namespace: lookup, create, link, unlink, rename, xattrs
  *   data.c   file data: the dirty-block cache, read, write, truncate,
  *            holes, copy_range, the decoded-block cache
  *   snap.c   snapshots, the commit list, points in time, view counts
  *   timefmt.c  parsing and formatting points in time
+ *   diff.c   what changed between two views (keep_diff)
  *   check.c  consistency checks (keep_check)
  */
 #ifndef KEEP_I_H
@@ -172,6 +175,7 @@ struct keep_store {
 	struct dcache *dcache;
 	struct keep_codec *codec; /* used by the committer only */
 	struct encoder *encoder;  /* second encoding thread (data.c) */
+	struct journal *journal;  /* writer: inodes touched (db_diff.c) */
 };
 
 /* store.c */
@@ -351,5 +355,44 @@ int snap_check(struct keep_store *s, struct snap_op *op);
 /* under mu, inside the transaction that will commit as commit_ns */
 int snap_apply(struct keep_store *s, struct snap_op *op, uint64_t commit,
 	       int64_t commit_ns);
+
+/* ---- db_diff.c: the change journal ----------------------------------- */
+
+/* db.c's writer (or read-only) connection and its error mapping, for
+ * db_diff.c */
+struct sqlite3 *db_handle(struct keep_store *s);
+int db_error(struct keep_store *s, int src, const char *what);
+
+/* writer, at open: add the journal (table, index, meta) if anything is
+ * missing and start noting the inodes each change touches */
+int db_journal_upgrade(struct keep_store *s);
+/* commit pipeline, under mu, inside the commit's transaction: write the
+ * inodes touched since the last commit as the journal of commit */
+int db_journal_flush(struct keep_store *s, uint64_t commit);
+void db_journal_close(struct keep_store *s); /* NULL journal: no-op */
+/* first commit the journal covers in full; 0 when there is no journal */
+int db_journal_from(struct keep_store *s, uint64_t *from);
+/* fsck: rows changed since the journal began that it does not name;
+ * adds to *problems */
+int db_journal_check(struct keep_store *s, keep_problem_cb cb, void *ctx,
+		     uint64_t *problems);
+
+/* The prepared queries of one diff (under mu, on s's connection). */
+struct dq;
+int db_dq_open(struct keep_store *s, struct dq **out);
+void db_dq_close(struct dq *q);
+typedef int (*db_ino_cb)(void *ctx, uint64_t ino);
+/* writer: the inodes touched by the open commit so far */
+int db_journal_pending(struct keep_store *s, db_ino_cb cb, void *ctx);
+/* Inodes with rows changed in commits (lo, hi]: from the journal, or with
+ * full from a scan of every versioned table.  May name an inode twice
+ * (full) or one that did not change in the end. */
+int db_dq_candidates(struct dq *q, uint64_t lo, uint64_t hi, bool full,
+		     db_ino_cb cb, void *ctx);
+/* The names (parent, name bytes) of ino in a view. */
+typedef int (*db_name_cb)(void *ctx, uint64_t parent, const char *name,
+			  size_t len);
+int db_dq_names(struct dq *q, uint64_t view, uint64_t ino, db_name_cb cb,
+		void *ctx);
 
 #endif /* KEEP_I_H */

@@ -258,6 +258,7 @@ static void store_free(struct keep_store *s)
 {
 	data_encoder_stop(s);
 	db_rpool_close(s);
+	db_journal_close(s);
 	db_close(s);
 	dcache_free(s);
 	dmap_release(&s->dirty);
@@ -346,6 +347,8 @@ int keep_store_open(const char *path, unsigned flags, struct keep_store **out)
 		rc = db_load_meta(s);
 	if (!rc && (flags & KEEP_OPEN_WRITE))
 		rc = db_upgrade(s);
+	if (!rc && (flags & KEEP_OPEN_WRITE))
+		rc = db_journal_upgrade(s);
 	if (!rc) {
 		struct keep_commit_info last;
 		s->pool.size = s->block_size;
@@ -545,6 +548,8 @@ int store_commit(struct keep_store *s, uint64_t *id, bool durable,
 	if (!rc && op)
 		rc = snap_apply(s, op, s->open_commit, t);
 	if (!rc)
+		rc = db_journal_flush(s, s->open_commit);
+	if (!rc)
 		rc = keep_fault("commit");
 	if (!rc)
 		rc = db_commit(s, s->open_commit, t);
@@ -638,13 +643,20 @@ int keep_stats(struct keep_store *s, struct keep_stats *out)
 int keep_check(struct keep_store *s, int data, keep_problem_cb cb, void *ctx,
 	       uint64_t *problems)
 {
+	uint64_t n = 0;
 	int rc;
 
 	pthread_mutex_lock(&s->mu);
 	rc = ns_flush(s);
 	if (!rc)
-		rc = db_check(s, data, cb, ctx, problems);
+		rc = db_check(s, data, cb, ctx, &n);
+	if (rc == 0 || rc == KEEP_E_CORRUPT) {
+		int rc2 = db_journal_check(s, cb, ctx, &n);
+		rc = rc2 ? rc2 : n ? KEEP_E_CORRUPT : 0;
+	}
 	pthread_mutex_unlock(&s->mu);
+	if (problems)
+		*problems = n;
 	return rc;
 }
 

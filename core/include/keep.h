@@ -477,6 +477,106 @@ void keep_format_time(int64_t ns, char *buf, size_t size);
 #define KEEP_INO_BITS 40
 #define KEEP_INO_LIMIT ((UINT64_C(1) << KEEP_INO_BITS) - 16)
 
+/* ---- differences between views ---------------------------------------- */
+
+/*
+ * keep_diff reports what differs between view a and view b, each a commit
+ * id or KEEP_LIVE.  The live tree of the writer includes its uncommitted
+ * changes (rows and dirty file data); a read-only handle sees committed
+ * state only, so KEEP_LIVE there is the newest commit.  a may be newer
+ * than b (the difference is then reported backwards, as it reads: from a
+ * to b); a == b reports nothing.
+ *
+ * The cost follows the number of inodes changed between the two commits,
+ * not the size of the tree: a change journal names the inodes touched by
+ * each commit.  Commits older than the journal (a store made before it,
+ * until its first writable open) are compared by a scan of every versioned
+ * table instead, which finds the same differences.
+ *
+ * Rules, applied to every inode the journal names:
+ *
+ *  - An object exists in a view when its inode is there with a link count
+ *    above 0 (files unlinked while open do not exist).  Its names are its
+ *    directory entries; a path is its names joined from the root, the
+ *    root itself being ".".  Paths are bytes (any byte but '/' and NUL).
+ *  - Changed, for an object in both views:
+ *      regular files, symlinks, devices, fifos, sockets: type and
+ *      permission bits, owner, group, size, rdev, mtime, content (the
+ *      block map, holes included; for the live tree the dirty bytes),
+ *      symlink target, extended attributes (names and values);
+ *      directories: permission bits, owner, group and extended attributes
+ *      only.  A directory whose entries were added, removed or renamed is
+ *      not itself changed (the entries are the change, as in git), and
+ *      its times follow its entries, so they are not compared.
+ *    ctime alone is not a change (every rename and link moves it), nor is
+ *    atime, nor the link count (the names show it).
+ *  - Per name, for an object in both views: a name kept (same directory,
+ *    same name) is reported KEEP_DIFF_MODIFIED when the object changed;
+ *    names only in a and names only in b are paired in path order as
+ *    KEEP_DIFF_RENAMED (flag KEEP_DIFF_CHANGED set when the object
+ *    changed too); the names left over are KEEP_DIFF_REMOVED or
+ *    KEEP_DIFF_ADDED with the flag KEEP_DIFF_LINK (a hard link made or
+ *    removed: the object lives on).  An object only in a: each of its
+ *    names KEEP_DIFF_REMOVED; only in b: KEEP_DIFF_ADDED.  Every path of
+ *    a removed directory tree, and of an added one, is reported.
+ *  - A renamed directory is one entry: the paths under it are not
+ *    reported unless they changed themselves.
+ *  - Replacement: when the same path is removed (one object) and added
+ *    (another), as when a temporary file is renamed over a file or a file
+ *    is deleted and made again, the two are one KEEP_DIFF_MODIFIED entry
+ *    with flag KEEP_DIFF_REPLACED and the two inode numbers (git shows a
+ *    modified path).  The object that came from another name then shows
+ *    that name removed (a rename onto a path that existed is not a
+ *    rename of the path).  This is decided on the paths as printed in
+ *    each view.
+ *
+ * Entries are passed to cb in byte order of their path (path_a for
+ * removals, path_b otherwise), each change once, after the store lock is
+ * released (cb may call back into the store).  Pointers in the entry are
+ * valid during the call only.  cb returning non-zero stops the walk and
+ * is returned.  The differences are gathered first, in memory
+ * proportional to their number, under the store lock (the writer waits
+ * meanwhile).
+ *
+ * Returns 0, ENOENT (a or b is not a commit of this store), KEEP_E_NOMEM,
+ * KEEP_E_CORRUPT, cb's value, or another error.
+ */
+enum keep_diff_kind {
+	KEEP_DIFF_ADDED = '+',
+	KEEP_DIFF_REMOVED = '-',
+	KEEP_DIFF_MODIFIED = 'M',
+	KEEP_DIFF_RENAMED = 'R',
+};
+
+/* What changed, in keep_diff_entry.flags. */
+enum {
+	KEEP_DIFF_CHANGED = 1 << 0,  /* RENAMED: the object changed too */
+	KEEP_DIFF_DATA = 1 << 1,     /* content or symlink target */
+	KEEP_DIFF_ATTR = 1 << 2,     /* mode, owner, group, size, rdev, mtime */
+	KEEP_DIFF_XATTR = 1 << 3,    /* extended attributes */
+	KEEP_DIFF_REPLACED = 1 << 4, /* MODIFIED: another object, same path */
+	KEEP_DIFF_LINK = 1 << 5,     /* ADDED/REMOVED: a name, not the object */
+};
+
+struct keep_diff_entry {
+	int kind;	/* enum keep_diff_kind */
+	unsigned flags; /* KEEP_DIFF_* above */
+	/* side a and side b; ino 0, path NULL, mode 0 when absent */
+	uint64_t ino_a, ino_b;
+	const char *path_a, *path_b;
+	uint32_t mode_a, mode_b;
+	uint64_t size_a, size_b;
+};
+
+/* Options of keep_diff. */
+enum {
+	KEEP_DIFF_FULL_SCAN = 1 << 0, /* ignore the journal (checks, tests) */
+};
+
+typedef int (*keep_diff_cb)(void *ctx, const struct keep_diff_entry *e);
+int keep_diff(struct keep_store *s, uint64_t a, uint64_t b, unsigned opts,
+	      keep_diff_cb cb, void *ctx);
+
 /* ---- statistics -------------------------------------------------------- */
 
 struct keep_stats {
