@@ -412,11 +412,19 @@ int db_dq_candidates(struct dq *q, uint64_t lo, uint64_t hi, bool full,
 	return rc;
 }
 
+/* Rows are read first and the statement reset before cb runs, so cb may
+ * ask for the names of another inode (a path's directories). */
 int db_dq_names(struct dq *q, uint64_t view, uint64_t ino, db_name_cb cb,
 		void *ctx)
 {
 	sqlite3_stmt *st = dq_stmt(q, view == KEEP_LIVE ? DQ_NAMES_LIVE
 							: DQ_NAMES_VIEW);
+	struct row {
+		uint64_t parent;
+		size_t len;
+		char name[KEEP_NAME_MAX];
+	} *v = NULL, *g;
+	size_t n = 0, cap = 0;
 	int src, rc = 0;
 
 	if (!st)
@@ -427,15 +435,30 @@ int db_dq_names(struct dq *q, uint64_t view, uint64_t ino, db_name_cb cb,
 	while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
 		int len = sqlite3_column_bytes(st, 1);
 		const void *p = sqlite3_column_blob(st, 1);
-		if (len < 1 || len > KEEP_NAME_MAX || !p)
+		if (len < 1 || len > KEEP_NAME_MAX || !p) {
 			rc = KEEP_CORRUPT_BKPT("directory entry with a bad name");
-		else
-			rc = cb(ctx, (uint64_t)sqlite3_column_int64(st, 0), p,
-				(size_t)len);
+			break;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 4;
+			g = realloc(v, cap * sizeof(*v));
+			if (!g) {
+				rc = KEEP_E_NOMEM;
+				break;
+			}
+			v = g;
+		}
+		v[n].parent = (uint64_t)sqlite3_column_int64(st, 0);
+		v[n].len = (size_t)len;
+		memcpy(v[n].name, p, (size_t)len);
+		n++;
 	}
 	if (!rc && src != SQLITE_DONE)
 		rc = sql_err(q->s, src, "list names");
 	sqlite3_reset(st);
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = cb(ctx, v[i].parent, v[i].name, v[i].len);
+	free(v);
 	return rc;
 }
 

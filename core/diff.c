@@ -493,7 +493,10 @@ static int compare(struct diff *d, const struct kinode *a,
 				  x->mtime_ns != y->mtime_ns))
 		f |= KEEP_DIFF_ATTR;
 	if (S_ISREG(x->mode)) {
-		rc = data_differs(d, x->ino, x->size, y->size, &differs);
+		/* content of another length is other content */
+		differs = x->size != y->size;
+		if (!differs)
+			rc = data_differs(d, x->ino, x->size, y->size, &differs);
 	} else if (S_ISLNK(x->mode)) {
 		char *t = malloc(2 * (SYMLINK_MAX + 1));
 		if (!t)

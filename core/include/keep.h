@@ -502,7 +502,8 @@ void keep_format_time(int64_t ns, char *buf, size_t size);
  *  - Changed, for an object in both views:
  *      regular files, symlinks, devices, fifos, sockets: type and
  *      permission bits, owner, group, size, rdev, mtime, content (the
- *      block map, holes included; for the live tree the dirty bytes),
+ *      bytes: another size is other content; the block maps are compared,
+ *      and for the live tree the bytes of dirty blocks),
  *      symlink target, extended attributes (names and values);
  *      directories: permission bits, owner, group and extended attributes
  *      only.  A directory whose entries were added, removed or renamed is
