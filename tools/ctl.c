@@ -27,16 +27,20 @@
 #include "kfs.h"
 #include "util_i.h"
 
+static void vreport_to(FILE *err, const char *fmt, va_list ap)
+{
+	fputs("keepfs: ", err);
+	vfprintf(err, fmt, ap);
+	fputc('\n', err);
+}
+
 int ctl_error(struct kfs_ctl *c, const char *fmt, ...)
 {
-	FILE *err = kfs_ctl_err(c);
 	va_list ap;
 
-	fputs("keepfs: ", err);
 	va_start(ap, fmt);
-	vfprintf(err, fmt, ap);
+	vreport_to(kfs_ctl_err(c), fmt, ap);
 	va_end(ap);
-	fputc('\n', err);
 	return EXIT_FAILED;
 }
 
