@@ -39,6 +39,8 @@ static const struct command commands[] = {
 	    usage_list),
 	CMD("cat", cmd_cat, 0, "write one version of a file to stdout",
 	    usage_cat),
+	CMD("diff", cmd_diff, 0, "show what changed between two versions",
+	    usage_diff),
 	CMD("stats", cmd_stats, 0, "show what a store holds", usage_stats),
 	CMD("fsck", cmd_fsck, 0, "check a store's consistency", usage_fsck),
 	{.name = "ctl-ping",

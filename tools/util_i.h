@@ -51,6 +51,7 @@ int cmd_delete(int argc, char **argv);
 int cmd_rename(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_cat(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
 int cmd_ctl_ping(int argc, char **argv);
 
 int ctl_snapshot(struct kfs_ctl *c, int argc, char **argv);
@@ -67,6 +68,7 @@ extern const char usage_delete[];
 extern const char usage_rename[];
 extern const char usage_list[];
 extern const char usage_cat[];
+extern const char usage_diff[];
 extern const char usage_ctl_ping[];
 
 /* ---- the control socket (ctl.c) ------------------------------------------ */

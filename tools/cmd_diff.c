@@ -1,0 +1,431 @@
+/*
+ * cmd_diff.c - "keepfs diff": what changed between two versions of a tree.
+ *
+ * FROM and TO are snapshot names or @TIME, as in .snapshots; TO defaults
+ * to the live tree.  The store is always opened read-only, mounted or
+ * not, so the live tree is the newest commit: a mount commits its changes
+ * within its commit interval, and at every fsync.
+ *
+ * Paths are printed the way git quotes them: a path holding a control
+ * byte, a double quote, a backslash or the separator " -> " is printed in
+ * double quotes with C escapes (\n, \t, \\, \", \ooo for other control
+ * bytes); other bytes, UTF-8 included, are printed as they are.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "keep.h"
+#include "util_i.h"
+
+const char usage_diff[] =
+	"usage: keepfs diff TARGET FROM [TO] [--stat] [--json]\n"
+	"\n"
+	"Show what changed from FROM to TO, one line per changed path:\n"
+	"   + PATH          added\n"
+	"   - PATH          removed\n"
+	"   M PATH          content or metadata changed (also: another file\n"
+	"                   now at the same path, as after a rename over it)\n"
+	"   R OLD -> NEW    renamed (the same file, perhaps also changed)\n"
+	"FROM and TO are snapshot names or @TIME (@2026-11-24T08:35:00Z,\n"
+	"@-10m, as in MOUNTPOINT/.snapshots); TO defaults to the live tree,\n"
+	"which on a mounted store is its newest commit.  Paths are relative to\n"
+	"the root ('.' is the root itself); a path with control bytes, '\"',\n"
+	"'\\' or ' -> ' in it is printed in double quotes with C escapes.\n"
+	"\n"
+	"options:\n"
+	"   --stat      print only a summary: the count of each kind and the\n"
+	"               bytes of regular files added and removed\n"
+	"   --json      print JSON (an array of changes, or with --stat an\n"
+	"               object)\n"
+	"   -h, --help  show this help\n";
+
+/* ---- FROM and TO ---------------------------------------------------------- */
+
+/* The commit a snapshot name or @TIME names.  Returns EXIT_OK or prints
+ * why not (EXIT_FAILED). */
+static int find_commit(struct keep_store *s, const char *store,
+		       const char *what, uint64_t *out)
+{
+	struct keep_snapshot snap;
+	struct timespec now;
+	int64_t t;
+	int rc;
+
+	if (what[0] == '@') {
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (keep_parse_time(what + 1,
+				    (int64_t)now.tv_sec * 1000000000 + now.tv_nsec,
+				    &t) != 0)
+			return error("'%s' is not a time: use @2026-11-24T08:35:00Z "
+				     "(UTC), an offset like +01:00, or @-10m, "
+				     "@-2h, @-1d",
+				     what);
+		rc = keep_commit_at(s, t, out);
+		if (rc == ENOENT)
+			return error("store '%s' has no commit at or before '%s'",
+				     store, what);
+		if (rc)
+			return error("cannot look up '%s' in '%s': %s", what, store,
+				     keep_strerror(rc));
+		return EXIT_OK;
+	}
+	rc = keep_snapshot_get(s, what, &snap);
+	if (rc == ENOENT)
+		return error("no snapshot '%s' in '%s' (see 'keepfs list')", what,
+			     store);
+	if (rc)
+		return error("cannot look up snapshot '%s' in '%s': %s", what,
+			     store, keep_strerror(rc));
+	*out = snap.commit;
+	return EXIT_OK;
+}
+
+/* ---- printing paths ----------------------------------------------------- */
+
+static bool needs_quotes(const char *p)
+{
+	for (const unsigned char *c = (const unsigned char *)p; *c; c++)
+		if (*c < 0x20 || *c == 0x7f || *c == '"' || *c == '\\')
+			return true;
+	return strstr(p, " -> ") != NULL;
+}
+
+static void put_path(const char *p)
+{
+	if (!needs_quotes(p)) {
+		fputs(p, stdout);
+		return;
+	}
+	putchar('"');
+	for (const unsigned char *c = (const unsigned char *)p; *c; c++) {
+		switch (*c) {
+		case '"':
+			fputs("\\\"", stdout);
+			break;
+		case '\\':
+			fputs("\\\\", stdout);
+			break;
+		case '\a':
+			fputs("\\a", stdout);
+			break;
+		case '\b':
+			fputs("\\b", stdout);
+			break;
+		case '\t':
+			fputs("\\t", stdout);
+			break;
+		case '\n':
+			fputs("\\n", stdout);
+			break;
+		case '\v':
+			fputs("\\v", stdout);
+			break;
+		case '\f':
+			fputs("\\f", stdout);
+			break;
+		case '\r':
+			fputs("\\r", stdout);
+			break;
+		default:
+			if (*c < 0x20 || *c == 0x7f)
+				printf("\\%03o", *c);
+			else
+				putchar(*c);
+		}
+	}
+	putchar('"');
+}
+
+/* Length of the valid UTF-8 sequence at p, 0 if there is none. */
+static size_t utf8_len(const unsigned char *p)
+{
+	size_t n;
+	uint32_t cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		n = 2;
+		cp = p[0] & 0x1f;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		n = 3;
+		cp = p[0] & 0x0f;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 4;
+		cp = p[0] & 0x07;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+/* A JSON string of p; bytes that are not UTF-8 become U+FFFD.  Returns
+ * whether p was valid UTF-8 (when not, the caller adds the exact bytes). */
+static bool json_path(const char *p)
+{
+	bool valid = true;
+
+	putchar('"');
+	for (const unsigned char *c = (const unsigned char *)p; *c;) {
+		size_t n = utf8_len(c);
+		if (n == 0) {
+			fputs("\\ufffd", stdout);
+			valid = false;
+			c++;
+		} else if (*c == '"' || *c == '\\') {
+			printf("\\%c", *c++);
+		} else if (*c == '\n') {
+			fputs("\\n", stdout);
+			c++;
+		} else if (*c == '\t') {
+			fputs("\\t", stdout);
+			c++;
+		} else if (*c < 0x20 || *c == 0x7f) {
+			printf("\\u%04x", *c++);
+		} else {
+			fwrite(c, 1, n, stdout);
+			c += n;
+		}
+	}
+	putchar('"');
+	return valid;
+}
+
+static void json_field_path(const char *key, const char *p)
+{
+	printf(", \"%s\": ", key);
+	if (!json_path(p)) {
+		printf(", \"%s_hex\": \"", key);
+		for (const unsigned char *c = (const unsigned char *)p; *c; c++)
+			printf("%02x", *c);
+		putchar('"');
+	}
+}
+
+static const char *type_name(uint32_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+		return "file";
+	case S_IFDIR:
+		return "directory";
+	case S_IFLNK:
+		return "symlink";
+	case S_IFIFO:
+		return "fifo";
+	case S_IFSOCK:
+		return "socket";
+	case S_IFCHR:
+		return "char-device";
+	case S_IFBLK:
+		return "block-device";
+	default:
+		return "unknown";
+	}
+}
+
+static const char *kind_name(int kind)
+{
+	switch (kind) {
+	case KEEP_DIFF_ADDED:
+		return "added";
+	case KEEP_DIFF_REMOVED:
+		return "removed";
+	case KEEP_DIFF_RENAMED:
+		return "renamed";
+	default:
+		return "modified";
+	}
+}
+
+/* ---- the walk -------------------------------------------------------------- */
+
+struct out {
+	bool json, stat;
+	uint64_t n, count[4];
+	uint64_t bytes_added, bytes_removed;
+};
+
+static void count(struct out *o, const struct keep_diff_entry *e)
+{
+	uint64_t a = S_ISREG(e->mode_a) ? e->size_a : 0;
+	uint64_t b = S_ISREG(e->mode_b) ? e->size_b : 0;
+
+	switch (e->kind) {
+	case KEEP_DIFF_ADDED:
+		o->count[0]++;
+		break;
+	case KEEP_DIFF_REMOVED:
+		o->count[1]++;
+		break;
+	case KEEP_DIFF_MODIFIED:
+		o->count[2]++;
+		break;
+	default:
+		o->count[3]++;
+	}
+	if (e->flags & KEEP_DIFF_LINK)
+		return; /* a name, not the file's bytes */
+	if (b > a)
+		o->bytes_added += b - a;
+	else
+		o->bytes_removed += a - b;
+}
+
+static void print_json(struct out *o, const struct keep_diff_entry *e)
+{
+	static const struct {
+		unsigned flag;
+		const char *name;
+	} flags[] = {
+		{KEEP_DIFF_DATA, "content"}, {KEEP_DIFF_ATTR, "metadata"},
+		{KEEP_DIFF_XATTR, "xattrs"}, {KEEP_DIFF_REPLACED, "replaced"},
+		{KEEP_DIFF_LINK, "link"},
+	};
+	bool b = e->kind != KEEP_DIFF_REMOVED;
+	int n = 0;
+
+	fputs(o->n ? ",\n {" : "[{", stdout);
+	printf("\"kind\": \"%s\"", kind_name(e->kind));
+	json_field_path("path", b ? e->path_b : e->path_a);
+	if (e->kind == KEEP_DIFF_RENAMED)
+		json_field_path("old_path", e->path_a);
+	printf(", \"type\": \"%s\"", type_name(b ? e->mode_b : e->mode_a));
+	if (e->kind == KEEP_DIFF_MODIFIED &&
+	    (e->mode_a & S_IFMT) != (e->mode_b & S_IFMT))
+		printf(", \"old_type\": \"%s\"", type_name(e->mode_a));
+	if (e->ino_a)
+		printf(", \"old_ino\": %" PRIu64 ", \"old_size\": %" PRIu64,
+		       e->ino_a, e->size_a);
+	if (e->ino_b)
+		printf(", \"ino\": %" PRIu64 ", \"size\": %" PRIu64, e->ino_b,
+		       e->size_b);
+	fputs(", \"changes\": [", stdout);
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+		if (e->flags & flags[i].flag)
+			printf("%s\"%s\"", n++ ? ", " : "", flags[i].name);
+	fputs("]}", stdout);
+}
+
+static int each(void *ctx, const struct keep_diff_entry *e)
+{
+	struct out *o = ctx;
+
+	count(o, e);
+	if (o->stat) {
+		/* summary only */
+	} else if (o->json) {
+		print_json(o, e);
+	} else if (e->kind == KEEP_DIFF_RENAMED) {
+		fputs("R ", stdout);
+		put_path(e->path_a);
+		fputs(" -> ", stdout);
+		put_path(e->path_b);
+		putchar('\n');
+	} else {
+		printf("%c ", e->kind);
+		put_path(e->kind == KEEP_DIFF_REMOVED ? e->path_a : e->path_b);
+		putchar('\n');
+	}
+	o->n++;
+	return ferror(stdout) ? EIO : 0;
+}
+
+int cmd_diff(int argc, char **argv)
+{
+	enum { OPT_STAT = 1, OPT_JSON };
+	static const struct option longopts[] = {
+		{"stat", no_argument, NULL, OPT_STAT},
+		{"json", no_argument, NULL, OPT_JSON},
+		{NULL, 0, NULL, 0},
+	};
+	struct keep_store *s = NULL;
+	struct out o = {0};
+	char *store = NULL, *mnt = NULL;
+	uint64_t from = 0, to = KEEP_LIVE;
+	int c, rc, status = EXIT_FAILED;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_STAT:
+			o.stat = true;
+			break;
+		case OPT_JSON:
+			o.json = true;
+			break;
+		default:
+			return bad_option("diff", c, argv);
+		}
+	}
+	switch (argc - optind) {
+	case 0:
+		return usage_error("diff", "missing TARGET and FROM");
+	case 1:
+		return usage_error("diff", "missing FROM");
+	case 2:
+	case 3:
+		break;
+	default:
+		return usage_error("diff", "too many arguments");
+	}
+	if (resolve_target(argv[optind], &store, &mnt) != EXIT_OK)
+		return EXIT_FAILED;
+	rc = keep_store_open(store, KEEP_OPEN_RDONLY, &s);
+	if (rc) {
+		s = NULL;
+		error("cannot open store '%s': %s", store, keep_strerror(rc));
+		goto out;
+	}
+	if (find_commit(s, store, argv[optind + 1], &from) != EXIT_OK)
+		goto out;
+	if (argc - optind == 3 &&
+	    find_commit(s, store, argv[optind + 2], &to) != EXIT_OK)
+		goto out;
+
+	rc = keep_diff(s, from, to, 0, each, &o);
+	if (rc == EIO && ferror(stdout)) {
+		status = EXIT_FAILED; /* keepfs.c reports the write error */
+		goto out;
+	}
+	if (rc) {
+		error("cannot compare in '%s': %s", store, keep_strerror(rc));
+		goto out;
+	}
+	if (o.stat && o.json)
+		printf("{\"added\": %" PRIu64 ", \"removed\": %" PRIu64
+		       ", \"modified\": %" PRIu64 ", \"renamed\": %" PRIu64
+		       ", \"bytes_added\": %" PRIu64 ", \"bytes_removed\": %" PRIu64
+		       "}\n",
+		       o.count[0], o.count[1], o.count[2], o.count[3],
+		       o.bytes_added, o.bytes_removed);
+	else if (o.stat)
+		printf("%" PRIu64 " added, %" PRIu64 " removed, %" PRIu64
+		       " modified, %" PRIu64 " renamed; %" PRIu64
+		       " bytes added, %" PRIu64 " bytes removed\n",
+		       o.count[0], o.count[1], o.count[2], o.count[3],
+		       o.bytes_added, o.bytes_removed);
+	else if (o.json)
+		fputs(o.n ? "]\n" : "[]\n", stdout);
+	status = EXIT_OK;
+out:
+	keep_store_close(s);
+	free(store);
+	free(mnt);
+	return status;
+}
