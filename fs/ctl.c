@@ -82,7 +82,7 @@ struct kfs_ctl {
 	char frame[KFS_CTL_FRAME_MAX + 4];
 };
 
-/* ---- frames --------------------------------------------------------------- */
+/* ---- frames -------------------------------------------------------------- */
 
 static int send_all(int fd, const void *buf, size_t len)
 {
@@ -170,7 +170,7 @@ static void refuse(struct kfs_ctl *c, int status, const char *fmt, ...)
 	send_frames(c, 'x', msg, (size_t)n);
 }
 
-/* ---- one request ---------------------------------------------------------- */
+/* ---- one request --------------------------------------------------------- */
 
 /* Read exactly len bytes.  Returns 0, or an errno (EPIPE at end of file,
  * EAGAIN after the timeout). */
@@ -379,7 +379,7 @@ static void *conn_main(void *arg)
 	return NULL;
 }
 
-/* ---- the listener ---------------------------------------------------------- */
+/* ---- the listener -------------------------------------------------------- */
 
 /* Refuse a connection past CTL_MAX_CONNS without a thread. */
 static void refuse_busy(struct kfs_ctld *d, int fd)
@@ -457,7 +457,7 @@ static void *listen_main(void *arg)
 	return NULL;
 }
 
-/* ---- start and stop -------------------------------------------------------- */
+/* ---- start and stop ------------------------------------------------------ */
 
 /* Fill addr with the socket's path (design note 4).  Returns 0 or an
  * errno. */
@@ -574,7 +574,7 @@ void kfs_ctl_stop(struct kfs *fs)
 	ctld_free(d);
 }
 
-/* ---- what a handler may use ------------------------------------------------ */
+/* ---- what a handler may use ---------------------------------------------- */
 
 void *kfs_ctl_ctx(struct kfs_ctl *c)
 {

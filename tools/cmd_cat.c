@@ -59,9 +59,9 @@ static int resolve_from(struct keep_store *s, const char *store,
 				    (int64_t)now.tv_sec * 1000000000 +
 					    now.tv_nsec,
 				    &t) != 0)
-			return error("'%s' is not a time: use @2026-11-24T08:35:00Z "
-				     "(UTC), an offset like +01:00, or @-10m, "
-				     "@-2h, @-1d",
+			return error("'%s' is not a time: use "
+				     "@2026-11-24T08:35:00Z (UTC), an offset "
+				     "like +01:00, or @-10m, @-2h, @-1d",
 				     from);
 		rc = keep_commit_at(s, t, &out->commit);
 		if (rc == ENOENT)
@@ -274,8 +274,8 @@ int cmd_cat(int argc, char **argv)
 	else if (rc == ENOENT || rc == ENOTDIR)
 		error("'%s' is not in %s", shown, from.label);
 	else if (rc == ELOOP)
-		error("'%s' in %s: more than %d symbolic links on the way", shown,
-		      from.label, MAX_HOPS);
+		error("'%s' in %s: more than %d symbolic links on the way",
+		      shown, from.label, MAX_HOPS);
 	else if (rc == ENAMETOOLONG)
 		error("'%s' is not a valid path: %s", shown, strerror(rc));
 	else if (rc != 0)

@@ -122,22 +122,22 @@ static int check_name_to(FILE *err, const char *name)
 		return say(err, "a snapshot name must not be empty");
 	if (rc == ENAMETOOLONG)
 		return say(err, "snapshot name '%s' is %zu bytes long; "
-			     "at most %d are allowed",
-			     shown(name, buf, sizeof(buf)), strlen(name),
-			     KEEP_SNAP_NAME_MAX);
+			   "at most %d are allowed",
+			   shown(name, buf, sizeof(buf)), strlen(name),
+			   KEEP_SNAP_NAME_MAX);
 	if (name[0] == '@')
 		return say(err, "snapshot name '%s' must not start with '@' "
-			     "(that prefix names a point in time)",
-			     shown(name, buf, sizeof(buf)));
+			   "(that prefix names a point in time)",
+			   shown(name, buf, sizeof(buf)));
 	if (strchr(name, '/'))
 		return say(err, "snapshot name '%s' must not contain '/'",
-			     shown(name, buf, sizeof(buf)));
+			   shown(name, buf, sizeof(buf)));
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 		return say(err, "'%s' cannot be a snapshot name "
-			     "(it names a directory)",
-			     name);
+			   "(it names a directory)",
+			   name);
 	return say(err, "'%s' is not a valid snapshot name: %s",
-		     shown(name, buf, sizeof(buf)), keep_strerror(rc));
+		   shown(name, buf, sizeof(buf)), keep_strerror(rc));
 }
 
 static int check_name(const char *name)
@@ -150,7 +150,7 @@ static int no_such(const struct snap_target *t, const char *name)
 	char buf[SHOWN_NAME_MAX + 1];
 
 	return say(t->err, "no snapshot '%s' in '%s' (see 'keepfs list')",
-		     shown(name, buf, sizeof(buf)), t->store);
+		   shown(name, buf, sizeof(buf)), t->store);
 }
 
 /*
@@ -179,33 +179,34 @@ static int report(const struct snap_target *t, const char *verb,
 	case EROFS:
 		if (t->mnt)
 			return say(t->err, "cannot %s snapshot '%s': '%s' is "
-				     "mounted read-only",
-				     verb, n, t->mnt);
+				   "mounted read-only",
+				   verb, n, t->mnt);
 		break;
 	case ENOTCONN:
 		if (t->mnt)
-			return say(t->err, "cannot %s snapshot '%s': the daemon of "
-				     "'%s' is gone; unmount it ('keepfs umount "
-				     "%s') and mount the store again",
-				     verb, n, t->mnt, t->mnt);
+			return say(t->err, "cannot %s snapshot '%s': the "
+				   "daemon of '%s' is gone; unmount it "
+				   "('keepfs umount %s') and mount the "
+				   "store again",
+				   verb, n, t->mnt, t->mnt);
 		break;
 	case KEEP_E_READONLY:
 		return say(t->err, "cannot %s snapshot '%s': store '%s' is "
-			     "read-only after a failed commit; unmount and "
-			     "mount it again",
-			     verb, n, t->store);
+			   "read-only after a failed commit; unmount and "
+			   "mount it again",
+			   verb, n, t->store);
 	case ENOSPC:
-		return say(t->err, "cannot %s snapshot '%s': no space left on the "
-			     "disk of store '%s'",
-			     verb, n, t->store);
+		return say(t->err, "cannot %s snapshot '%s': no space left "
+			   "on the disk of store '%s'",
+			   verb, n, t->store);
 	default:
 		break;
 	}
 	if (t->mnt)
-		return say(t->err, "cannot %s snapshot '%s' through '%s': %s", verb, n,
-			     t->mnt, keep_strerror(rc));
-	return say(t->err, "cannot %s snapshot '%s' in '%s': %s", verb, n, t->store,
-		     keep_strerror(rc));
+		return say(t->err, "cannot %s snapshot '%s' through '%s': %s",
+			   verb, n, t->mnt, keep_strerror(rc));
+	return say(t->err, "cannot %s snapshot '%s' in '%s': %s", verb, n,
+		   t->store, keep_strerror(rc));
 }
 
 /* ---- the store ----------------------------------------------------------- */
@@ -406,8 +407,8 @@ int cmd_snapshot(int argc, char **argv)
 
 	if (t.mnt) {
 		/* the daemon makes it (ctl_snapshot), naming it if unnamed */
-		char *args[] = {"snapshot", nargs == 2 ? argv[optind + 1] : NULL,
-				NULL};
+		char *args[] = {"snapshot",
+				nargs == 2 ? argv[optind + 1] : NULL, NULL};
 
 		status = ctl_run(t.store, t.mnt, nargs, args);
 		goto out;
@@ -421,7 +422,8 @@ int cmd_snapshot(int argc, char **argv)
 	if (rc != 0) {
 		report(&t, "create", name, rc);
 		if (rc == EEXIST && nargs == 1)
-			fprintf(stderr, "(name it, or try again in a second)\n");
+			fputs("(name it, or try again in a second)\n",
+			      stderr);
 		goto out;
 	}
 	if (target_close(&t) != EXIT_OK)

@@ -44,7 +44,7 @@ int ctl_error(struct kfs_ctl *c, const char *fmt, ...)
 	return EXIT_FAILED;
 }
 
-/* ---- the client ------------------------------------------------------------ */
+/* ---- the client --------------------------------------------------------- */
 
 static int send_all(int fd, const void *buf, size_t len)
 {
@@ -169,9 +169,9 @@ int ctl_run(const char *store, const char *mnt, int argc, char **argv)
 	if (fd < 0) {
 		err = errno;
 		if (err == ENOENT)
-			return error("the daemon of '%s' has no control socket: "
-				     "it was started by an older keepfs; "
-				     "remount it",
+			return error("the daemon of '%s' has no control "
+				     "socket: it was started by an older "
+				     "keepfs; remount it",
 				     who(store, mnt));
 		if (err == ECONNREFUSED && mnt)
 			return error("the daemon of '%s' is gone; unmount it "
