@@ -303,7 +303,9 @@ static void print_json(struct out *o, const struct keep_diff_entry *e)
 	fputs(o->n ? ",\n {" : "[{", stdout);
 	printf("\"kind\": \"%s\"", kind_name(e->kind));
 	json_field_path("path", b ? e->path_b : e->path_a);
-	if (e->kind == KEEP_DIFF_RENAMED)
+	/* a modified file under a renamed directory has an old path too */
+	if (e->kind == KEEP_DIFF_RENAMED ||
+	    (e->kind == KEEP_DIFF_MODIFIED && strcmp(e->path_a, e->path_b)))
 		json_field_path("old_path", e->path_a);
 	printf(", \"type\": \"%s\"", type_name(b ? e->mode_b : e->mode_a));
 	if (e->kind == KEEP_DIFF_MODIFIED &&
