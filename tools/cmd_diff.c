@@ -25,7 +25,7 @@
 #include "util_i.h"
 
 const char usage_diff[] =
-	"usage: keepfs diff TARGET FROM [TO] [--stat] [--json]\n"
+	"usage: keepfs diff TARGET FROM [TO] [--stat] [--json] [--full-scan]\n"
 	"\n"
 	"Show what changed from FROM to TO, one line per changed path:\n"
 	"   + PATH          added\n"
@@ -44,6 +44,8 @@ const char usage_diff[] =
 	"               bytes of regular files added and removed\n"
 	"   --json      print JSON (an array of changes, or with --stat an\n"
 	"               object)\n"
+	"   --full-scan compare every row of the store instead of following\n"
+	"               the change journal (slower; the same answer)\n"
 	"   -h, --help  show this help\n";
 
 /* ---- FROM and TO ---------------------------------------------------------- */
@@ -350,16 +352,18 @@ static int each(void *ctx, const struct keep_diff_entry *e)
 
 int cmd_diff(int argc, char **argv)
 {
-	enum { OPT_STAT = 1, OPT_JSON };
+	enum { OPT_STAT = 1, OPT_JSON, OPT_FULL };
 	static const struct option longopts[] = {
 		{"stat", no_argument, NULL, OPT_STAT},
 		{"json", no_argument, NULL, OPT_JSON},
+		{"full-scan", no_argument, NULL, OPT_FULL},
 		{NULL, 0, NULL, 0},
 	};
 	struct keep_store *s = NULL;
 	struct out o = {0};
 	char *store = NULL, *mnt = NULL;
 	uint64_t from = 0, to = KEEP_LIVE;
+	unsigned opts = 0;
 	int c, rc, status = EXIT_FAILED;
 
 	opterr = 0;
@@ -370,6 +374,9 @@ int cmd_diff(int argc, char **argv)
 			break;
 		case OPT_JSON:
 			o.json = true;
+			break;
+		case OPT_FULL:
+			opts |= KEEP_DIFF_FULL_SCAN;
 			break;
 		default:
 			return bad_option("diff", c, argv);
@@ -400,7 +407,7 @@ int cmd_diff(int argc, char **argv)
 	    find_commit(s, store, argv[optind + 2], &to) != EXIT_OK)
 		goto out;
 
-	rc = keep_diff(s, from, to, 0, each, &o);
+	rc = keep_diff(s, from, to, opts, each, &o);
 	if (rc == EIO && ferror(stdout)) {
 		status = EXIT_FAILED; /* keepfs.c reports the write error */
 		goto out;
