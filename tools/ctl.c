@@ -8,7 +8,8 @@
  * stays true.
  *
  * "keepfs ctl-ping TARGET [ARG...]" is hidden: it asks the daemon to echo
- * its arguments, and with "--bytes N" to send N bytes, for tests of the
+ * its arguments, with "--bytes N" to send N bytes, with "--inval" to have
+ * the kernel drop everything it caches of the live tree, for tests of the
  * socket itself.
  */
 #include <errno.h>
@@ -245,17 +246,19 @@ int ctl_run(const char *store, const char *mnt, int argc, char **argv)
 /* ---- keepfs ctl-ping --------------------------------------------------- */
 
 const char usage_ctl_ping[] =
-	"usage: keepfs ctl-ping TARGET [--bytes N] [ARG...]\n"
+	"usage: keepfs ctl-ping TARGET [--bytes N] [--inval] [ARG...]\n"
 	"\n"
 	"Ask the daemon of a mounted store to answer: it prints \"pong\" and\n"
-	"each ARG on a line of its own, or N bytes with --bytes.  For tests\n"
-	"of the control socket.\n";
+	"each ARG on a line of its own, or N bytes with --bytes.  --inval\n"
+	"first has the kernel drop what it caches of the live tree.  For\n"
+	"tests of the control socket.\n";
 
 /* The daemon's side. */
 int ctl_ping(struct kfs_ctl *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"bytes", required_argument, NULL, 'b'},
+		{"inval", no_argument, NULL, 'i'},
 		{NULL, 0, NULL, 0},
 	};
 	FILE *out = kfs_ctl_out(c);
@@ -263,6 +266,10 @@ int ctl_ping(struct kfs_ctl *c, int argc, char **argv)
 	int ch, sized = 0;
 
 	while ((ch = getopt_long(argc, argv, "+:", longopts, NULL)) != -1) {
+		if (ch == 'i') {
+			kfs_ctl_invalidate_all(c);
+			continue;
+		}
 		if (ch != 'b') {
 			ctl_error(c, "ctl-ping: bad option");
 			return EXIT_USAGE;

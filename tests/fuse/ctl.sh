@@ -118,6 +118,36 @@ run_ok "an unnamed snapshot is named by the daemon" "$KEEPFS" snapshot "$M"
 like "$KFS_OUT" '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$' "after the time"
 check "and is in .snapshots" test -d "$M/.snapshots/$KFS_OUT"
 
+# --- invalidation ----------------------------------------------------------------------
+# Nothing changed behind the kernel's back here, so what it reads after must
+# be what it read before, and the daemon must not trip over live nodes,
+# open files, a writer and names with odd bytes.
+mkdir -p "$M/inv/sub"
+for i in $(seq 1 50); do printf 'file %d\n' "$i" >"$M/inv/sub/f$i"; done
+printf 'odd' >"$M/inv/"$'name\nwith newline'
+ls -l --time-style=full-iso "$M/inv/sub" | grep -v "^total" >"$T/inv.before"
+exec 7<"$M/inv/sub/f1"
+python3 -c '
+import sys, time
+with open(sys.argv[1], "w") as f:
+    for i in range(200):
+        f.write("line %d\n" % i)
+        f.flush()
+        time.sleep(0.005)
+' "$M/inv/writer" &
+WRITER=$!
+run_ok "ctl-ping --inval: the kernel drops the live tree's caches" "$KEEPFS" ctl-ping "$M" --inval
+is "$KFS_OUT" "pong" "and the daemon answers"
+wait "$WRITER"
+ok $? "a writer during the invalidation finished"
+is "$(wc -l <"$M/inv/writer")" "200" "its file is whole"
+ls -l --time-style=full-iso "$M/inv/sub" | grep -v "^total" >"$T/inv.after"
+is "$(diff "$T/inv.before" "$T/inv.after")" "" "a directory lists the same after"
+is "$(cat "$M/inv/"$'name\nwith newline')" "odd" "a name with a newline resolves after"
+is "$(cat <&7)" "file 1" "a file open during the invalidation reads the same"
+exec 7<&-
+is "$(cat "$M/inv/sub/f50")" "file 50" "contents read the same"
+
 # --- another uid ---------------------------------------------------------------------
 # The store directory is 0700 and the socket 0600: nobody else can even
 # reach it.  Loosen both so that SO_PEERCRED is what refuses.
