@@ -192,6 +192,14 @@ static int add_candidate(void *ctx, uint64_t ino)
 	return rc;
 }
 
+/* qsort() wants a valid pointer even for no elements */
+static void sort(void *base, size_t n, size_t size,
+		 int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, size, cmp);
+}
+
 static int cmp_dirt(const void *x, const void *y)
 {
 	const struct dirt *a = x, *b = y;
@@ -655,8 +663,8 @@ static int settle(struct diff *d)
 {
 	int rc = 0;
 
-	qsort(d->rem, d->nrem, sizeof(*d->rem), cmp_pend_path);
-	qsort(d->add, d->nadd, sizeof(*d->add), cmp_pend_path);
+	sort(d->rem, d->nrem, sizeof(*d->rem), cmp_pend_path);
+	sort(d->add, d->nadd, sizeof(*d->add), cmp_pend_path);
 	for (size_t i = 0, j = 0; !rc && i < d->nrem && j < d->nadd;) {
 		struct pend *r = &d->rem[i], *a = &d->add[j];
 		int c = strcmp(r->path, a->path);
@@ -679,8 +687,8 @@ static int settle(struct diff *d)
 			j++;
 		}
 	}
-	qsort(d->rem, d->nrem, sizeof(*d->rem), cmp_pend_ino);
-	qsort(d->add, d->nadd, sizeof(*d->add), cmp_pend_ino);
+	sort(d->rem, d->nrem, sizeof(*d->rem), cmp_pend_ino);
+	sort(d->add, d->nadd, sizeof(*d->add), cmp_pend_ino);
 	/* renames: the unused names of one object, paired in path order */
 	for (size_t i = 0, j = 0; !rc && i < d->nrem && j < d->nadd;) {
 		struct pend *r = &d->rem[i], *a = &d->add[j];
@@ -786,7 +794,7 @@ static int gather(struct diff *d, uint64_t a, uint64_t b, unsigned opts)
 			rc = collect_dirty(d, &s->dirty);
 		if (!rc)
 			rc = collect_dirty(d, &s->inflight);
-		qsort(d->dirt, d->ndirt, sizeof(*d->dirt), cmp_dirt);
+		sort(d->dirt, d->ndirt, sizeof(*d->dirt), cmp_dirt);
 		for (int i = 0; !rc && i < 2; i++)
 			if (!(d->buf[i] = malloc(s->block_size)))
 				rc = KEEP_E_NOMEM;
@@ -796,7 +804,7 @@ static int gather(struct diff *d, uint64_t a, uint64_t b, unsigned opts)
 	if (!rc)
 		rc = settle(d);
 	if (!rc)
-		qsort(d->recs, d->nrecs, sizeof(*d->recs), cmp_rec);
+		sort(d->recs, d->nrecs, sizeof(*d->recs), cmp_rec);
 	return rc;
 }
 

@@ -566,8 +566,10 @@ static void brute(struct view *A, struct view *B, struct lines *out)
 			}
 		}
 	}
-	qsort(rem, nrem, sizeof(*rem), bp_path);
-	qsort(add, nadd, sizeof(*add), bp_path);
+	if (nrem > 1)
+		qsort(rem, nrem, sizeof(*rem), bp_path);
+	if (nadd > 1)
+		qsort(add, nadd, sizeof(*add), bp_path);
 	for (size_t i = 0; i < nrem; i++)
 		for (size_t j = 0; j < nadd; j++) {
 			if (add[j].used || strcmp(rem[i].path, add[j].path))
@@ -583,8 +585,10 @@ static void brute(struct view *A, struct view *B, struct lines *out)
 			rem[i].used = add[j].used = true;
 			break;
 		}
-	qsort(rem, nrem, sizeof(*rem), bp_ino);
-	qsort(add, nadd, sizeof(*add), bp_ino);
+	if (nrem > 1)
+		qsort(rem, nrem, sizeof(*rem), bp_ino);
+	if (nadd > 1)
+		qsort(add, nadd, sizeof(*add), bp_ino);
 	for (size_t i = 0; i < nrem; i++) {
 		if (rem[i].used || !rem[i].both)
 			continue;
@@ -609,7 +613,8 @@ static void brute(struct view *A, struct view *B, struct lines *out)
 			lines_add(out, fmt_line(true, '+',
 						add[j].both ? KEEP_DIFF_LINK : 0, 0,
 						add[j].ino, NULL, add[j].path));
-	qsort(out->v, out->n, sizeof(*out->v), cmp_lines);
+	if (out->n > 1)
+		qsort(out->v, out->n, sizeof(*out->v), cmp_lines);
 	free(rem);
 	free(add);
 }
