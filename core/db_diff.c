@@ -53,17 +53,17 @@
 #include "keep_i.h"
 
 static const char journal_ddl[] =
-	"CREATE TABLE IF NOT EXISTS changes(commit_id INTEGER NOT NULL,"
-	" ino INTEGER NOT NULL, PRIMARY KEY(commit_id, ino)) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS dirents_ino ON dirents(ino);";
+    "CREATE TABLE IF NOT EXISTS changes(commit_id INTEGER NOT NULL,"
+    " ino INTEGER NOT NULL, PRIMARY KEY(commit_id, ino)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS dirents_ino ON dirents(ino);";
 
 static const char journal_state_sql[] =
-	"SELECT count(*) FILTER (WHERE type = 'table' AND name = 'changes'),"
-	" count(*) FILTER (WHERE type = 'index' AND name = 'dirents_ino'),"
-	" (SELECT value FROM meta WHERE key = 'changes_from'),"
-	" (SELECT value FROM meta WHERE key = 'changes_upto'),"
-	" (SELECT coalesce(max(id), 0) FROM commits)"
-	" FROM sqlite_master";
+    "SELECT count(*) FILTER (WHERE type = 'table' AND name = 'changes'),"
+    " count(*) FILTER (WHERE type = 'index' AND name = 'dirents_ino'),"
+    " (SELECT value FROM meta WHERE key = 'changes_from'),"
+    " (SELECT value FROM meta WHERE key = 'changes_upto'),"
+    " (SELECT coalesce(max(id), 0) FROM commits)"
+    " FROM sqlite_master";
 
 static int sql_err(struct keep_store *s, int src, const char *what)
 {
@@ -97,7 +97,8 @@ static int journal_state(struct keep_store *s, struct jstate *j)
 	int src, rc = 0;
 
 	memset(j, 0, sizeof(*j));
-	src = sqlite3_prepare_v2(db_handle(s), journal_state_sql, -1, &st, NULL);
+	src = sqlite3_prepare_v2(db_handle(s), journal_state_sql, -1, &st,
+				 NULL);
 	if (src != SQLITE_OK)
 		return sql_err(s, src, "read schema");
 	src = sqlite3_step(st);
@@ -118,12 +119,12 @@ static int journal_state(struct keep_store *s, struct jstate *j)
 	return rc;
 }
 
-/* ---- the open commit's set (note 2) ---------------------------------------- */
+/* ---- the open commit's set (note 2) -------------------------------------- */
 
 struct journal {
 	uint64_t *keys; /* open addressing; 0 is empty (no inode 0) */
 	size_t cap, n;
-	bool nomem;	/* a note was lost: the flush fails the commit */
+	bool nomem; /* a note was lost: the flush fails the commit */
 	sqlite3_stmt *ins, *meta;
 };
 
@@ -227,9 +228,10 @@ int db_journal_upgrade(struct keep_store *s)
 		return rc;
 	if (!js.table || !js.index || !js.from || js.upto < js.last) {
 		/* new, incomplete, or commits were made without it */
-		keep_log(LOG_INFO, "change journal starts at commit %llu; "
-				   "diffs reaching further back compare whole "
-				   "tables",
+		keep_log(LOG_INFO,
+			 "change journal starts at commit %llu; "
+			 "diffs reaching further back compare whole "
+			 "tables",
 			 (unsigned long long)js.last + 1);
 		rc = exec(s, "BEGIN IMMEDIATE");
 		if (rc)
@@ -262,7 +264,8 @@ int db_journal_upgrade(struct keep_store *s)
 			       "VALUES ('changes_upto', ?1)",
 			       -1, SQLITE_PREPARE_PERSISTENT, &j->meta,
 			       NULL) != SQLITE_OK) {
-		rc = sql_err(s, sqlite3_errcode(db_handle(s)), "change journal");
+		rc = sql_err(s, sqlite3_errcode(db_handle(s)),
+			     "change journal");
 		journal_free(j);
 		return rc ? rc : KEEP_E_SQLITE;
 	}
@@ -325,29 +328,23 @@ int db_journal_from(struct keep_store *s, uint64_t *from)
 
 /* ---- the queries of one diff --------------------------------------------- */
 
-enum dq_id {
-	DQ_JOURNAL,
-	DQ_FULL,
-	DQ_NAMES_LIVE,
-	DQ_NAMES_VIEW,
-	DQ__COUNT
-};
+enum dq_id { DQ_JOURNAL, DQ_FULL, DQ_NAMES_LIVE, DQ_NAMES_VIEW, DQ__COUNT };
 
 /* born or died in (?1, ?2] */
 #define IN_RANGE "(born > ?1 AND born <= ?2) OR (died > ?1 AND died <= ?2)"
 
 static const char *const dq_sql[DQ__COUNT] = {
-	[DQ_JOURNAL] = "SELECT DISTINCT ino FROM changes "
-		       "WHERE commit_id > ?1 AND commit_id <= ?2",
-	[DQ_FULL] = "SELECT ino FROM inodes WHERE " IN_RANGE
-		    " UNION SELECT ino FROM dirents WHERE " IN_RANGE
-		    " UNION SELECT parent FROM dirents WHERE " IN_RANGE
-		    " UNION SELECT ino FROM blocks WHERE " IN_RANGE
-		    " UNION SELECT ino FROM xattrs WHERE " IN_RANGE,
-	[DQ_NAMES_LIVE] = "SELECT parent, name FROM dirents "
-			  "WHERE ino = ?1 AND died IS NULL",
-	[DQ_NAMES_VIEW] = "SELECT parent, name FROM dirents WHERE ino = ?1 "
-			  "AND born <= ?2 AND (died IS NULL OR died > ?2)",
+    [DQ_JOURNAL] = "SELECT DISTINCT ino FROM changes "
+		   "WHERE commit_id > ?1 AND commit_id <= ?2",
+    [DQ_FULL] = "SELECT ino FROM inodes WHERE " IN_RANGE
+		" UNION SELECT ino FROM dirents WHERE " IN_RANGE
+		" UNION SELECT parent FROM dirents WHERE " IN_RANGE
+		" UNION SELECT ino FROM blocks WHERE " IN_RANGE
+		" UNION SELECT ino FROM xattrs WHERE " IN_RANGE,
+    [DQ_NAMES_LIVE] = "SELECT parent, name FROM dirents "
+		      "WHERE ino = ?1 AND died IS NULL",
+    [DQ_NAMES_VIEW] = "SELECT parent, name FROM dirents WHERE ino = ?1 "
+		      "AND born <= ?2 AND (died IS NULL OR died > ?2)",
 };
 
 struct dq {
@@ -377,9 +374,8 @@ void db_dq_close(struct dq *q)
 
 static sqlite3_stmt *dq_stmt(struct dq *q, enum dq_id id)
 {
-	if (!q->st[id] &&
-	    sqlite3_prepare_v2(db_handle(q->s), dq_sql[id], -1, &q->st[id],
-			       NULL) != SQLITE_OK) {
+	if (!q->st[id] && sqlite3_prepare_v2(db_handle(q->s), dq_sql[id], -1,
+					     &q->st[id], NULL) != SQLITE_OK) {
 		keep_log(LOG_ERR, "cannot prepare diff query %d: %s", (int)id,
 			 sqlite3_errmsg(db_handle(q->s)));
 		return NULL;
@@ -387,10 +383,7 @@ static sqlite3_stmt *dq_stmt(struct dq *q, enum dq_id id)
 	return q->st[id];
 }
 
-static bool too_big(uint64_t v)
-{
-	return v > INT64_MAX;
-}
+static bool too_big(uint64_t v) { return v > INT64_MAX; }
 
 int db_dq_candidates(struct dq *q, uint64_t lo, uint64_t hi, bool full,
 		     db_ino_cb cb, void *ctx)
@@ -417,8 +410,8 @@ int db_dq_candidates(struct dq *q, uint64_t lo, uint64_t hi, bool full,
 int db_dq_names(struct dq *q, uint64_t view, uint64_t ino, db_name_cb cb,
 		void *ctx)
 {
-	sqlite3_stmt *st = dq_stmt(q, view == KEEP_LIVE ? DQ_NAMES_LIVE
-							: DQ_NAMES_VIEW);
+	sqlite3_stmt *st =
+	    dq_stmt(q, view == KEEP_LIVE ? DQ_NAMES_LIVE : DQ_NAMES_VIEW);
 	struct row {
 		uint64_t parent;
 		size_t len;
@@ -436,7 +429,8 @@ int db_dq_names(struct dq *q, uint64_t view, uint64_t ino, db_name_cb cb,
 		int len = sqlite3_column_bytes(st, 1);
 		const void *p = sqlite3_column_blob(st, 1);
 		if (len < 1 || len > KEEP_NAME_MAX || !p) {
-			rc = KEEP_CORRUPT_BKPT("directory entry with a bad name");
+			rc = KEEP_CORRUPT_BKPT(
+			    "directory entry with a bad name");
 			break;
 		}
 		if (n == cap) {
@@ -462,7 +456,7 @@ int db_dq_names(struct dq *q, uint64_t view, uint64_t ino, db_name_cb cb,
 	return rc;
 }
 
-/* ---- fsck ------------------------------------------------------------------ */
+/* ---- fsck ---------------------------------------------------------------- */
 
 static int check_rows(struct keep_store *s, const char *sql, const char *label,
 		      keep_problem_cb cb, void *ctx, uint64_t *problems)
@@ -477,8 +471,8 @@ static int check_rows(struct keep_store *s, const char *sql, const char *label,
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		const unsigned char *t = sqlite3_column_text(st, 0);
 		if (++n > 100)
-			snprintf(msg, sizeof(msg), "%s: more problems not listed",
-				 label);
+			snprintf(msg, sizeof(msg),
+				 "%s: more problems not listed", label);
 		else
 			snprintf(msg, sizeof(msg), "%s: %s", label,
 				 t ? (const char *)t : "?");
@@ -494,23 +488,23 @@ static int check_rows(struct keep_store *s, const char *sql, const char *label,
 }
 
 /* every row changed in a committed commit the journal covers is in it */
-#define UNJOURNALED(tab, col, label)                                         \
-	"SELECT '" label " ' || x.k || ' changed in commit ' || x.c || "     \
+#define UNJOURNALED(tab, col, label)                                           \
+	"SELECT '" label " ' || x.k || ' changed in commit ' || x.c || "       \
 	"' is missing from the journal' FROM (SELECT " col " AS k, born AS c " \
-	"FROM " tab " WHERE born >= %llu AND born <= %llu UNION SELECT " col \
-	", died FROM " tab " WHERE died >= %llu AND died <= %llu) AS x "     \
-	"WHERE NOT EXISTS (SELECT 1 FROM changes WHERE commit_id = x.c AND " \
+	"FROM " tab " WHERE born >= %llu AND born <= %llu UNION SELECT " col   \
+	", died FROM " tab " WHERE died >= %llu AND died <= %llu) AS x "       \
+	"WHERE NOT EXISTS (SELECT 1 FROM changes WHERE commit_id = x.c AND "   \
 	"ino = x.k)"
 
 int db_journal_check(struct keep_store *s, keep_problem_cb cb, void *ctx,
 		     uint64_t *problems)
 {
 	static const char *const sqls[] = {
-		UNJOURNALED("inodes", "ino", "inode"),
-		UNJOURNALED("dirents", "ino", "entry of inode"),
-		UNJOURNALED("dirents", "parent", "directory"),
-		UNJOURNALED("blocks", "ino", "data of inode"),
-		UNJOURNALED("xattrs", "ino", "xattr of inode"),
+	    UNJOURNALED("inodes", "ino", "inode"),
+	    UNJOURNALED("dirents", "ino", "entry of inode"),
+	    UNJOURNALED("dirents", "parent", "directory"),
+	    UNJOURNALED("blocks", "ino", "data of inode"),
+	    UNJOURNALED("xattrs", "ino", "xattr of inode"),
 	};
 	struct jstate j;
 	char sql[1024];
@@ -524,7 +518,8 @@ int db_journal_check(struct keep_store *s, keep_problem_cb cb, void *ctx,
 			 "change journal: damaged (index %d, from %llu, up to "
 			 "%llu, last commit %llu)",
 			 j.index, (unsigned long long)j.from,
-			 (unsigned long long)j.upto, (unsigned long long)j.last);
+			 (unsigned long long)j.upto,
+			 (unsigned long long)j.last);
 		(*problems)++;
 		if (cb)
 			cb(ctx, msg);

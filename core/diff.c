@@ -35,7 +35,7 @@
 #define SYMLINK_MAX 4096
 #define DEPTH_MAX 100000
 
-/* ---- a small map from inode numbers (never 0) to pointers ----------------- */
+/* ---- a small map from inode numbers (never 0) to pointers ---------------- */
 
 struct umap {
 	uint64_t *keys;
@@ -105,7 +105,7 @@ static void umap_free(struct umap *m, bool free_vals)
 	memset(m, 0, sizeof(*m));
 }
 
-/* ---- growable arrays ------------------------------------------------------ */
+/* ---- growable arrays ----------------------------------------------------- */
 
 static int grow(void **v, size_t *cap, size_t n, size_t size)
 {
@@ -122,10 +122,10 @@ static int grow(void **v, size_t *cap, size_t n, size_t size)
 
 #define GROW(arr, cap, n) grow((void **)&(arr), &(cap), (n), sizeof(*(arr)))
 
-/* ---- the state of one diff ------------------------------------------------- */
+/* ---- the state of one diff ----------------------------------------------- */
 
 struct side {
-	uint64_t view;	 /* a commit, or KEEP_LIVE (writer only) */
+	uint64_t view;	  /* a commit, or KEEP_LIVE (writer only) */
 	struct umap dirs; /* directory ino -> malloc'd path ("" for the root) */
 };
 
@@ -142,7 +142,7 @@ struct pend {
 	char *path;
 	uint32_t mode;
 	uint64_t size;
-	bool both;	/* the object is in both views */
+	bool both;	 /* the object is in both views */
 	unsigned change; /* what changed, when both */
 	bool used;
 };
@@ -214,17 +214,19 @@ static int collect_dirty(struct diff *d, const struct dmap *m)
 	int rc = 0;
 
 	for (size_t i = 0; !rc && i < m->nbuckets; i++)
-		for (const struct dblock *b = m->tab[i]; b && !rc; b = b->next) {
+		for (const struct dblock *b = m->tab[i]; b && !rc;
+		     b = b->next) {
 			rc = GROW(d->dirt, d->capdirt, d->ndirt);
 			if (!rc)
-				d->dirt[d->ndirt++] = (struct dirt){b->ino, b->idx};
+				d->dirt[d->ndirt++] =
+				    (struct dirt){b->ino, b->idx};
 			if (!rc)
 				rc = add_candidate(d, b->ino);
 		}
 	return rc;
 }
 
-/* ---- paths ---------------------------------------------------------------- */
+/* ---- paths --------------------------------------------------------------- */
 
 static char *join(const char *dir, const char *name, size_t len)
 {
@@ -346,7 +348,7 @@ static bool same_name(const struct name *x, const struct name *y)
 	       memcmp(x->base, y->base, x->len) == 0;
 }
 
-/* ---- comparing one object ------------------------------------------------- */
+/* ---- comparing one object ------------------------------------------------ */
 
 struct blk {
 	uint64_t idx, blob;
@@ -420,8 +422,8 @@ static int data_differs(struct diff *d, uint64_t ino, uint64_t size_a,
 		for (int s = 0; s < 2 && !rc; s++) {
 			uint64_t size = s ? size_b : size_a;
 			if (off < size)
-				rc = keep_read(d->s, d->side[s].view, ino, off, bs,
-					       d->buf[s], &n[s]);
+				rc = keep_read(d->s, d->side[s].view, ino, off,
+					       bs, d->buf[s], &n[s]);
 		}
 		if (!rc && (n[0] != n[1] || memcmp(d->buf[0], d->buf[1], n[0])))
 			*differs = true;
@@ -457,14 +459,15 @@ static int xattrs_differ(struct diff *d, uint64_t ino, bool *differs)
 
 	for (int i = 0; i < 2 && !rc; i++)
 		rc = xattr_names(d, d->side[i].view, ino, &x[i]);
-	*differs = !rc && (x[0].len != x[1].len ||
-			   (x[0].len && memcmp(x[0].names, x[1].names, x[0].len)));
+	*differs =
+	    !rc && (x[0].len != x[1].len ||
+		    (x[0].len && memcmp(x[0].names, x[1].names, x[0].len)));
 	for (size_t off = 0; !rc && !*differs && off < x[0].len;) {
 		const char *name = x[0].names + off;
 		size_t len[2];
 		for (int i = 0; i < 2 && !rc; i++) {
-			rc = db_xattr_get(d->s, d->side[i].view, ino, name, NULL, 0,
-					  &len[i]);
+			rc = db_xattr_get(d->s, d->side[i].view, ino, name,
+					  NULL, 0, &len[i]);
 			if (!rc) {
 				free(val[i]);
 				val[i] = malloc(len[i] ? len[i] : 1);
@@ -472,8 +475,9 @@ static int xattrs_differ(struct diff *d, uint64_t ino, bool *differs)
 					rc = KEEP_E_NOMEM;
 			}
 			if (!rc && len[i])
-				rc = db_xattr_get(d->s, d->side[i].view, ino, name,
-						  val[i], len[i], &len[i]);
+				rc =
+				    db_xattr_get(d->s, d->side[i].view, ino,
+						 name, val[i], len[i], &len[i]);
 		}
 		if (!rc && (len[0] != len[1] || memcmp(val[0], val[1], len[0])))
 			*differs = true;
@@ -504,7 +508,8 @@ static int compare(struct diff *d, const struct kinode *a,
 		/* content of another length is other content */
 		differs = x->size != y->size;
 		if (!differs)
-			rc = data_differs(d, x->ino, x->size, y->size, &differs);
+			rc =
+			    data_differs(d, x->ino, x->size, y->size, &differs);
 	} else if (S_ISLNK(x->mode)) {
 		char *t = malloc(2 * (SYMLINK_MAX + 1));
 		if (!t)
@@ -513,7 +518,8 @@ static int compare(struct diff *d, const struct kinode *a,
 				    SYMLINK_MAX + 1);
 		if (!rc)
 			rc = db_symlink_get(d->s, d->side[1].view, x->ino,
-					    t + SYMLINK_MAX + 1, SYMLINK_MAX + 1);
+					    t + SYMLINK_MAX + 1,
+					    SYMLINK_MAX + 1);
 		differs = !rc && strcmp(t, t + SYMLINK_MAX + 1) != 0;
 		free(t);
 	}
@@ -528,15 +534,15 @@ static int compare(struct diff *d, const struct kinode *a,
 	return rc;
 }
 
-/* ---- gathering ------------------------------------------------------------- */
+/* ---- gathering ----------------------------------------------------------- */
 
 static int add_rec(struct diff *d, int kind, unsigned flags, uint64_t ino_a,
 		   const char *pa, const struct kinode *na, uint64_t ino_b,
 		   const char *pb, const struct kinode *nb)
 {
 	int rc = GROW(d->recs, d->caprecs, d->nrecs);
-	struct rec r = {.kind = kind, .flags = flags, .ino_a = ino_a,
-			.ino_b = ino_b};
+	struct rec r = {
+	    .kind = kind, .flags = flags, .ino_a = ino_a, .ino_b = ino_b};
 
 	if (rc)
 		return rc;
@@ -570,8 +576,8 @@ static int add_pend(struct pend **v, size_t *n, size_t *cap, uint64_t ino,
 	char *p = strdup(path);
 	if (!p)
 		return KEEP_E_NOMEM;
-	(*v)[(*n)++] = (struct pend){ino, p, k->a.mode, k->a.size, both, change,
-				     false};
+	(*v)[(*n)++] =
+	    (struct pend){ino, p, k->a.mode, k->a.size, both, change, false};
 	return 0;
 }
 
@@ -612,11 +618,11 @@ static int one_inode(struct diff *d, uint64_t ino)
 			if (same_name(x, &ns[1].v[j]))
 				kept = &ns[1].v[j];
 		if (kept && change)
-			rc = add_rec(d, KEEP_DIFF_MODIFIED, change, ino, x->path,
-				     &k[0], ino, kept->path, &k[1]);
+			rc = add_rec(d, KEEP_DIFF_MODIFIED, change, ino,
+				     x->path, &k[0], ino, kept->path, &k[1]);
 		else if (!kept)
-			rc = add_pend(&d->rem, &d->nrem, &d->caprem, ino, x->path,
-				      &k[0], both, change);
+			rc = add_pend(&d->rem, &d->nrem, &d->caprem, ino,
+				      x->path, &k[0], both, change);
 	}
 	for (size_t j = 0; !rc && j < ns[1].n; j++) {
 		const struct name *y = &ns[1].v[j];
@@ -624,13 +630,13 @@ static int one_inode(struct diff *d, uint64_t ino)
 		for (size_t i = 0; i < ns[0].n && !kept; i++)
 			kept = same_name(&ns[0].v[i], y);
 		if (!kept)
-			rc = add_pend(&d->add, &d->nadd, &d->capadd, ino, y->path,
-				      &k[1], both, change);
+			rc = add_pend(&d->add, &d->nadd, &d->capadd, ino,
+				      y->path, &k[1], both, change);
 	}
 	/* the root has no name: only its own changes */
 	if (!rc && ino == KEEP_ROOT_INO && change)
-		rc = add_rec(d, KEEP_DIFF_MODIFIED, change, ino, ".", &k[0], ino,
-			     ".", &k[1]);
+		rc = add_rec(d, KEEP_DIFF_MODIFIED, change, ino, ".", &k[0],
+			     ino, ".", &k[1]);
 	names_free(&ns[0]);
 	names_free(&ns[1]);
 	return rc;
@@ -653,7 +659,8 @@ static int cmp_pend_ino(const void *x, const void *y)
 
 static struct kinode pend_node(const struct pend *p)
 {
-	struct kinode k = {.a = {.ino = p->ino, .mode = p->mode, .size = p->size}};
+	struct kinode k = {
+	    .a = {.ino = p->ino, .mode = p->mode, .size = p->size}};
 
 	return k;
 }
@@ -676,8 +683,8 @@ static int settle(struct diff *d)
 			struct kinode x = pend_node(r), y = pend_node(a);
 			if (r->ino != a->ino)
 				rc = add_rec(d, KEEP_DIFF_MODIFIED,
-					     KEEP_DIFF_REPLACED, r->ino, r->path,
-					     &x, a->ino, a->path, &y);
+					     KEEP_DIFF_REPLACED, r->ino,
+					     r->path, &x, a->ino, a->path, &y);
 			else if (r->change)
 				rc = add_rec(d, KEEP_DIFF_MODIFIED, r->change,
 					     r->ino, r->path, &x, a->ino,
@@ -700,9 +707,10 @@ static int settle(struct diff *d)
 			i++;
 		} else {
 			struct kinode x = pend_node(r), y = pend_node(a);
-			unsigned f = r->change ? r->change | KEEP_DIFF_CHANGED : 0;
-			rc = add_rec(d, KEEP_DIFF_RENAMED, f, r->ino, r->path, &x,
-				     a->ino, a->path, &y);
+			unsigned f =
+			    r->change ? r->change | KEEP_DIFF_CHANGED : 0;
+			rc = add_rec(d, KEEP_DIFF_RENAMED, f, r->ino, r->path,
+				     &x, a->ino, a->path, &y);
 			r->used = a->used = true;
 			i++;
 			j++;
@@ -713,16 +721,16 @@ static int settle(struct diff *d)
 		struct kinode x = pend_node(r);
 		if (!r->used)
 			rc = add_rec(d, KEEP_DIFF_REMOVED,
-				     r->both ? KEEP_DIFF_LINK : 0, r->ino, r->path,
-				     &x, 0, NULL, NULL);
+				     r->both ? KEEP_DIFF_LINK : 0, r->ino,
+				     r->path, &x, 0, NULL, NULL);
 	}
 	for (size_t j = 0; !rc && j < d->nadd; j++) {
 		struct pend *a = &d->add[j];
 		struct kinode y = pend_node(a);
 		if (!a->used)
 			rc = add_rec(d, KEEP_DIFF_ADDED,
-				     a->both ? KEEP_DIFF_LINK : 0, 0, NULL, NULL,
-				     a->ino, a->path, &y);
+				     a->both ? KEEP_DIFF_LINK : 0, 0, NULL,
+				     NULL, a->ino, a->path, &y);
 	}
 	return rc;
 }
@@ -784,8 +792,9 @@ static int gather(struct diff *d, uint64_t a, uint64_t b, unsigned opts)
 		return rc;
 	bool full = (opts & KEEP_DIFF_FULL_SCAN) || !from || lo + 1 < from;
 	if (full && !(opts & KEEP_DIFF_FULL_SCAN))
-		keep_log(LOG_INFO, "diff: commits before %llu predate the change "
-				   "journal: comparing whole tables",
+		keep_log(LOG_INFO,
+			 "diff: commits before %llu predate the change "
+			 "journal: comparing whole tables",
 			 (unsigned long long)(from ? from : hi + 1));
 	rc = db_dq_candidates(d->q, lo, hi, full, add_candidate, d);
 	if (!rc && (a == KEEP_LIVE || b == KEEP_LIVE)) {
@@ -849,11 +858,16 @@ int keep_diff(struct keep_store *s, uint64_t a, uint64_t b, unsigned opts,
 	for (size_t i = 0; !rc && i < d.nrecs; i++) {
 		const struct rec *r = &d.recs[i];
 		struct keep_diff_entry e = {
-			.kind = r->kind, .flags = r->flags,
-			.ino_a = r->ino_a, .ino_b = r->ino_b,
-			.path_a = r->path_a, .path_b = r->path_b,
-			.mode_a = r->mode_a, .mode_b = r->mode_b,
-			.size_a = r->size_a, .size_b = r->size_b,
+		    .kind = r->kind,
+		    .flags = r->flags,
+		    .ino_a = r->ino_a,
+		    .ino_b = r->ino_b,
+		    .path_a = r->path_a,
+		    .path_b = r->path_b,
+		    .mode_a = r->mode_a,
+		    .mode_b = r->mode_b,
+		    .size_a = r->size_a,
+		    .size_b = r->size_b,
 		};
 		rc = cb(ctx, &e);
 	}

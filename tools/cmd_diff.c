@@ -25,30 +25,30 @@
 #include "util_i.h"
 
 const char usage_diff[] =
-	"usage: keepfs diff TARGET FROM [TO] [--stat] [--json] [--full-scan]\n"
-	"\n"
-	"Show what changed from FROM to TO, one line per changed path:\n"
-	"   + PATH          added\n"
-	"   - PATH          removed\n"
-	"   M PATH          content or metadata changed (also: another file\n"
-	"                   now at the same path, as after a rename over it)\n"
-	"   R OLD -> NEW    renamed (the same file, perhaps also changed)\n"
-	"FROM and TO are snapshot names or @TIME (@2026-11-24T08:35:00Z,\n"
-	"@-10m, as in MOUNTPOINT/.snapshots); TO defaults to the live tree,\n"
-	"which on a mounted store is its newest commit.  Paths are relative to\n"
-	"the root ('.' is the root itself); a path with control bytes, '\"',\n"
-	"'\\' or ' -> ' in it is printed in double quotes with C escapes.\n"
-	"\n"
-	"options:\n"
-	"   --stat      print only a summary: the count of each kind and the\n"
-	"               bytes of regular files added and removed\n"
-	"   --json      print JSON (an array of changes, or with --stat an\n"
-	"               object)\n"
-	"   --full-scan compare every row of the store instead of following\n"
-	"               the change journal (slower; the same answer)\n"
-	"   -h, --help  show this help\n";
+    "usage: keepfs diff TARGET FROM [TO] [--stat] [--json] [--full-scan]\n"
+    "\n"
+    "Show what changed from FROM to TO, one line per changed path:\n"
+    "   + PATH          added\n"
+    "   - PATH          removed\n"
+    "   M PATH          content or metadata changed (also: another file\n"
+    "                   now at the same path, as after a rename over it)\n"
+    "   R OLD -> NEW    renamed (the same file, perhaps also changed)\n"
+    "FROM and TO are snapshot names or @TIME (@2026-11-24T08:35:00Z,\n"
+    "@-10m, as in MOUNTPOINT/.snapshots); TO defaults to the live tree,\n"
+    "which on a mounted store is its newest commit.  Paths are relative to\n"
+    "the root ('.' is the root itself); a path with control bytes, '\"',\n"
+    "'\\' or ' -> ' in it is printed in double quotes with C escapes.\n"
+    "\n"
+    "options:\n"
+    "   --stat      print only a summary: the count of each kind and the\n"
+    "               bytes of regular files added and removed\n"
+    "   --json      print JSON (an array of changes, or with --stat an\n"
+    "               object)\n"
+    "   --full-scan compare every row of the store instead of following\n"
+    "               the change journal (slower; the same answer)\n"
+    "   -h, --help  show this help\n";
 
-/* ---- FROM and TO ---------------------------------------------------------- */
+/* ---- FROM and TO --------------------------------------------------------- */
 
 /* The commit a snapshot name or @TIME names.  Returns EXIT_OK or prints
  * why not (EXIT_FAILED). */
@@ -63,25 +63,28 @@ static int find_commit(struct keep_store *s, const char *store,
 	if (what[0] == '@') {
 		clock_gettime(CLOCK_REALTIME, &now);
 		if (keep_parse_time(what + 1,
-				    (int64_t)now.tv_sec * 1000000000 + now.tv_nsec,
+				    (int64_t)now.tv_sec * 1000000000 +
+					now.tv_nsec,
 				    &t) != 0)
-			return error("'%s' is not a time: use @2026-11-24T08:35:00Z "
-				     "(UTC), an offset like +01:00, or @-10m, "
-				     "@-2h, @-1d",
-				     what);
+			return error(
+			    "'%s' is not a time: use @2026-11-24T08:35:00Z "
+			    "(UTC), an offset like +01:00, or @-10m, "
+			    "@-2h, @-1d",
+			    what);
 		rc = keep_commit_at(s, t, out);
 		if (rc == ENOENT)
-			return error("store '%s' has no commit at or before '%s'",
-				     store, what);
+			return error(
+			    "store '%s' has no commit at or before '%s'", store,
+			    what);
 		if (rc)
-			return error("cannot look up '%s' in '%s': %s", what, store,
-				     keep_strerror(rc));
+			return error("cannot look up '%s' in '%s': %s", what,
+				     store, keep_strerror(rc));
 		return EXIT_OK;
 	}
 	rc = keep_snapshot_get(s, what, &snap);
 	if (rc == ENOENT)
-		return error("no snapshot '%s' in '%s' (see 'keepfs list')", what,
-			     store);
+		return error("no snapshot '%s' in '%s' (see 'keepfs list')",
+			     what, store);
 	if (rc)
 		return error("cannot look up snapshot '%s' in '%s': %s", what,
 			     store, keep_strerror(rc));
@@ -255,7 +258,7 @@ static const char *kind_name(int kind)
 	}
 }
 
-/* ---- the walk -------------------------------------------------------------- */
+/* ---- the walk ------------------------------------------------------------ */
 
 struct out {
 	bool json, stat;
@@ -295,9 +298,9 @@ static void print_json(struct out *o, const struct keep_diff_entry *e)
 		unsigned flag;
 		const char *name;
 	} flags[] = {
-		{KEEP_DIFF_DATA, "content"}, {KEEP_DIFF_ATTR, "metadata"},
-		{KEEP_DIFF_XATTR, "xattrs"}, {KEEP_DIFF_REPLACED, "replaced"},
-		{KEEP_DIFF_LINK, "link"},
+	    {KEEP_DIFF_DATA, "content"}, {KEEP_DIFF_ATTR, "metadata"},
+	    {KEEP_DIFF_XATTR, "xattrs"}, {KEEP_DIFF_REPLACED, "replaced"},
+	    {KEEP_DIFF_LINK, "link"},
 	};
 	bool b = e->kind != KEEP_DIFF_REMOVED;
 	int n = 0;
@@ -354,10 +357,10 @@ int cmd_diff(int argc, char **argv)
 {
 	enum { OPT_STAT = 1, OPT_JSON, OPT_FULL };
 	static const struct option longopts[] = {
-		{"stat", no_argument, NULL, OPT_STAT},
-		{"json", no_argument, NULL, OPT_JSON},
-		{"full-scan", no_argument, NULL, OPT_FULL},
-		{NULL, 0, NULL, 0},
+	    {"stat", no_argument, NULL, OPT_STAT},
+	    {"json", no_argument, NULL, OPT_JSON},
+	    {"full-scan", no_argument, NULL, OPT_FULL},
+	    {NULL, 0, NULL, 0},
 	};
 	struct keep_store *s = NULL;
 	struct out o = {0};
@@ -419,8 +422,8 @@ int cmd_diff(int argc, char **argv)
 	if (o.stat && o.json)
 		printf("{\"added\": %" PRIu64 ", \"removed\": %" PRIu64
 		       ", \"modified\": %" PRIu64 ", \"renamed\": %" PRIu64
-		       ", \"bytes_added\": %" PRIu64 ", \"bytes_removed\": %" PRIu64
-		       "}\n",
+		       ", \"bytes_added\": %" PRIu64
+		       ", \"bytes_removed\": %" PRIu64 "}\n",
 		       o.count[0], o.count[1], o.count[2], o.count[3],
 		       o.bytes_added, o.bytes_removed);
 	else if (o.stat)

@@ -9,7 +9,7 @@
 
 #include "unit_sql.h"
 
-/* ---- keep_diff's output as lines ------------------------------------------- */
+/* ---- keep_diff's output as lines ----------------------------------------- */
 
 struct lines {
 	char **v;
@@ -43,8 +43,9 @@ static char *fmt_line(bool full, int kind, unsigned flags, uint64_t ino_a,
 	int n;
 
 	if (full)
-		n = asprintf(&out, "%c %02x %" PRIu64 " %" PRIu64 " %s|%s", kind,
-			     flags, ino_a, ino_b, pa ? pa : "", pb ? pb : "");
+		n = asprintf(&out, "%c %02x %" PRIu64 " %" PRIu64 " %s|%s",
+			     kind, flags, ino_a, ino_b, pa ? pa : "",
+			     pb ? pb : "");
 	else if (kind == KEEP_DIFF_RENAMED)
 		n = asprintf(&out, "R %s -> %s", pa, pb);
 	else
@@ -95,7 +96,8 @@ static char *diff_str(struct keep_store *s, uint64_t a, uint64_t b,
 static void is_diff(struct keep_store *s, uint64_t a, uint64_t b,
 		    const char *want, const char *what)
 {
-	char *j = diff_str(s, a, b, 0), *f = diff_str(s, a, b, KEEP_DIFF_FULL_SCAN);
+	char *j = diff_str(s, a, b, 0),
+	     *f = diff_str(s, a, b, KEEP_DIFF_FULL_SCAN);
 
 	is_str(j, want, "%s", what);
 	is_str(f, want, "%s (full scan)", what);
@@ -130,7 +132,8 @@ static void setmode(struct keep_store *s, uint64_t ino, uint32_t mode)
 	keep_setattr(s, ino, &a, KEEP_SET_MODE, NULL);
 }
 
-/* ---- the kinds, one at a time ------------------------------------------------ */
+/* ---- the kinds, one at a time
+ * ------------------------------------------------ */
 
 static void t_kinds(void)
 {
@@ -170,12 +173,14 @@ static void t_kinds(void)
 	keep_rename(s, e, "tmp", e, "g", 0);
 	keep_forget(s, g);
 	c4 = commit(s);
-	is_diff(s, c3, c4, "M e/g", "rename-over is a modification of the path");
+	is_diff(s, c3, c4, "M e/g",
+		"rename-over is a modification of the path");
 	{
 		struct lines l = {.full = true};
 		keep_diff(s, c3, c4, 0, take, &l);
 		char want[128];
-		snprintf(want, sizeof(want), "M %02x %" PRIu64 " %" PRIu64 " e/g|e/g",
+		snprintf(want, sizeof(want),
+			 "M %02x %" PRIu64 " %" PRIu64 " e/g|e/g",
 			 KEEP_DIFF_REPLACED, g, t);
 		ok(l.n == 1 && !strcmp(l.v[0], want),
 		   "rename-over: REPLACED, old and new inode (%s)",
@@ -183,7 +188,8 @@ static void t_kinds(void)
 		lines_free(&l);
 	}
 
-	/* metadata only, xattrs, symlinks; ctime and atime alone do not count */
+	/* metadata only, xattrs, symlinks; ctime and atime alone do not count
+	 */
 	setmode(s, f, 0600);
 	keep_setxattr(s, t, "user.k", "v", 1, 0);
 	keep_symlink(s, R, "ln", "target", unit_cred(), &a);
@@ -210,7 +216,8 @@ static void t_kinds(void)
 	is_diff(s, c6, c7, "+ hard", "a new hard link");
 	keep_write(s, t, 0, "NEW", 3);
 	uint64_t c8 = commit(s);
-	is_diff(s, c7, c8, "M e/g, M hard", "a changed file shows under each name");
+	is_diff(s, c7, c8, "M e/g, M hard",
+		"a changed file shows under each name");
 	keep_unlink(s, e, "g");
 	uint64_t c9 = commit(s);
 	is_diff(s, c8, c9, "- e/g", "one link removed");
@@ -218,15 +225,17 @@ static void t_kinds(void)
 		struct lines l = {.full = true};
 		keep_diff(s, c8, c9, 0, take, &l);
 		ok(l.n == 1 && strtoul(l.v[0] + 2, NULL, 16) == KEEP_DIFF_LINK,
-		   "the removed link has the LINK flag (%s)", l.n ? l.v[0] : "");
+		   "the removed link has the LINK flag (%s)",
+		   l.n ? l.v[0] : "");
 		lines_free(&l);
 	}
 	keep_rename(s, R, "hard", R, "soft", 0);
-	is_diff(s, c9, KEEP_LIVE, "R hard -> soft", "a hard-linked file renamed");
+	is_diff(s, c9, KEEP_LIVE, "R hard -> soft",
+		"a hard-linked file renamed");
 
 	/* uncommitted changes and dirty data of the writer's live tree */
 	keep_store_set_write_times(s, 0); /* as under the writeback cache */
-	keep_write(s, t, 0, "NEW", 3); /* the bytes it holds */
+	keep_write(s, t, 0, "NEW", 3);	  /* the bytes it holds */
 	is_diff(s, c9, KEEP_LIVE, "R hard -> soft",
 		"dirty data with the same bytes");
 	{
@@ -241,7 +250,7 @@ static void t_kinds(void)
 		struct lines l = {.full = true};
 		keep_diff(s, c9, KEEP_LIVE, 0, take, &l);
 		ok(l.n == 1 && strtoul(l.v[0] + 2, NULL, 16) ==
-				       (KEEP_DIFF_CHANGED | KEEP_DIFF_DATA),
+				   (KEEP_DIFF_CHANGED | KEEP_DIFF_DATA),
 		   "renamed, and dirty data changed: CHANGED|DATA (%s)",
 		   l.n ? l.v[0] : "");
 		lines_free(&l);
@@ -275,11 +284,13 @@ static void t_kinds(void)
 
 	is_int(keep_diff(s, 999, c1, 0, take, NULL), ENOENT,
 	       "a commit that does not exist: ENOENT");
-	is_int(keep_diff(s, c1, c2, 0, NULL, NULL), KEEP_E_INVAL, "no callback");
+	is_int(keep_diff(s, c1, c2, 0, NULL, NULL), KEEP_E_INVAL,
+	       "no callback");
 
 	/* names with odd bytes come back as they are */
 	unit_file(s, R, "a\nb", "", 0);
-	is_diff(s, c12, KEEP_LIVE, "M ., + a\nb, M e/sub", "a name with a newline");
+	is_diff(s, c12, KEEP_LIVE, "M ., + a\nb, M e/sub",
+		"a name with a newline");
 
 	uint64_t problems = 99;
 	is_int(keep_check(s, 1, NULL, NULL, &problems), 0, "fsck: clean");
@@ -298,7 +309,8 @@ static void t_kinds(void)
 	(void)c3;
 }
 
-/* ---- brute force -------------------------------------------------------------- */
+/* ---- brute force
+ * -------------------------------------------------------------- */
 
 struct bname {
 	uint64_t parent;
@@ -310,7 +322,7 @@ struct obj {
 	struct keep_attr a;
 	uint8_t *data; /* content, symlink target */
 	size_t len;
-	char *xattrs;  /* "name=hex;..." */
+	char *xattrs; /* "name=hex;..." */
 	struct bname *names;
 	size_t nnames;
 };
@@ -382,20 +394,22 @@ static int walk_cb(void *ctx, const char *name, const struct keep_attr *attr,
 		keep_getattr(w->s, w->v, attr->ino, &o->a);
 		if (S_ISREG(o->a.mode)) {
 			o->data = malloc(o->a.size + 1);
-			keep_read(w->s, w->v, o->ino, 0, o->a.size, o->data, &o->len);
+			keep_read(w->s, w->v, o->ino, 0, o->a.size, o->data,
+				  &o->len);
 		} else if (S_ISLNK(o->a.mode)) {
 			o->data = malloc(4097);
-			keep_readlink(w->s, w->v, o->ino, (char *)o->data, 4097);
+			keep_readlink(w->s, w->v, o->ino, (char *)o->data,
+				      4097);
 			o->len = strlen((char *)o->data);
 		}
 		o->xattrs = xattr_text(w->s, w->v, o->ino);
 		if (S_ISDIR(attr->mode)) {
 			if (c->nsub == c->capsub) {
 				c->capsub = c->capsub ? c->capsub * 2 : 16;
-				c->subdirs = realloc(c->subdirs,
-						     c->capsub * sizeof(uint64_t));
-				c->subpaths = realloc(c->subpaths,
-						      c->capsub * sizeof(char *));
+				c->subdirs = realloc(
+				    c->subdirs, c->capsub * sizeof(uint64_t));
+				c->subpaths = realloc(
+				    c->subpaths, c->capsub * sizeof(char *));
 			}
 			c->subdirs[c->nsub] = attr->ino;
 			c->subpaths[c->nsub++] = strdup(path);
@@ -451,7 +465,8 @@ static unsigned obj_change(const struct obj *x, const struct obj *y)
 {
 	unsigned f = 0;
 
-	if (x->a.mode != y->a.mode || x->a.uid != y->a.uid || x->a.gid != y->a.gid)
+	if (x->a.mode != y->a.mode || x->a.uid != y->a.uid ||
+	    x->a.gid != y->a.gid)
 		f |= KEEP_DIFF_ATTR;
 	if (!S_ISDIR(x->a.mode) &&
 	    (x->a.size != y->a.size || x->a.rdev != y->a.rdev ||
@@ -536,33 +551,38 @@ static void brute(struct view *A, struct view *B, struct lines *out)
 			unsigned ch = both ? obj_change(oa, ob) : 0;
 			if (x->ino == KEEP_ROOT_INO) {
 				if (ch)
-					lines_add(out, fmt_line(true, 'M', ch, 1, 1,
-								".", "."));
+					lines_add(out,
+						  fmt_line(true, 'M', ch, 1, 1,
+							   ".", "."));
 				continue;
 			}
 			for (size_t k = 0; oa && k < oa->nnames; k++) {
 				struct bname *n = &oa->names[k], *kept = NULL;
-				for (size_t m = 0; ob && m < ob->nnames && !kept; m++)
+				for (size_t m = 0;
+				     ob && m < ob->nnames && !kept; m++)
 					if (ob->names[m].parent == n->parent &&
 					    !strcmp(ob->names[m].name, n->name))
 						kept = &ob->names[m];
 				if (kept && ch)
-					lines_add(out, fmt_line(true, 'M', ch, x->ino,
-								x->ino, n->path,
+					lines_add(out, fmt_line(true, 'M', ch,
+								x->ino, x->ino,
+								n->path,
 								kept->path));
 				else if (!kept)
-					rem[nrem++] = (struct bpend){x->ino, n->path,
-								     both, false, ch};
+					rem[nrem++] = (struct bpend){
+					    x->ino, n->path, both, false, ch};
 			}
 			for (size_t m = 0; ob && m < ob->nnames; m++) {
 				struct bname *n = &ob->names[m];
 				bool kept = false;
-				for (size_t k = 0; oa && k < oa->nnames && !kept; k++)
-					kept = oa->names[k].parent == n->parent &&
-					       !strcmp(oa->names[k].name, n->name);
+				for (size_t k = 0;
+				     oa && k < oa->nnames && !kept; k++)
+					kept =
+					    oa->names[k].parent == n->parent &&
+					    !strcmp(oa->names[k].name, n->name);
 				if (!kept)
-					add[nadd++] = (struct bpend){x->ino, n->path,
-								     both, false, ch};
+					add[nadd++] = (struct bpend){
+					    x->ino, n->path, both, false, ch};
 			}
 		}
 	}
@@ -575,13 +595,15 @@ static void brute(struct view *A, struct view *B, struct lines *out)
 			if (add[j].used || strcmp(rem[i].path, add[j].path))
 				continue;
 			if (rem[i].ino != add[j].ino)
-				lines_add(out, fmt_line(true, 'M', KEEP_DIFF_REPLACED,
-							rem[i].ino, add[j].ino,
-							rem[i].path, add[j].path));
+				lines_add(
+				    out, fmt_line(true, 'M', KEEP_DIFF_REPLACED,
+						  rem[i].ino, add[j].ino,
+						  rem[i].path, add[j].path));
 			else if (rem[i].change)
-				lines_add(out, fmt_line(true, 'M', rem[i].change,
-							rem[i].ino, add[j].ino,
-							rem[i].path, add[j].path));
+				lines_add(out,
+					  fmt_line(true, 'M', rem[i].change,
+						   rem[i].ino, add[j].ino,
+						   rem[i].path, add[j].path));
 			rem[i].used = add[j].used = true;
 			break;
 		}
@@ -593,33 +615,39 @@ static void brute(struct view *A, struct view *B, struct lines *out)
 		if (rem[i].used || !rem[i].both)
 			continue;
 		for (size_t j = 0; j < nadd; j++) {
-			if (add[j].used || !add[j].both || add[j].ino != rem[i].ino)
+			if (add[j].used || !add[j].both ||
+			    add[j].ino != rem[i].ino)
 				continue;
-			unsigned f = rem[i].change ? rem[i].change | KEEP_DIFF_CHANGED
-						   : 0;
-			lines_add(out, fmt_line(true, 'R', f, rem[i].ino, add[j].ino,
-						rem[i].path, add[j].path));
+			unsigned f = rem[i].change
+					 ? rem[i].change | KEEP_DIFF_CHANGED
+					 : 0;
+			lines_add(out,
+				  fmt_line(true, 'R', f, rem[i].ino, add[j].ino,
+					   rem[i].path, add[j].path));
 			rem[i].used = add[j].used = true;
 			break;
 		}
 	}
 	for (size_t i = 0; i < nrem; i++)
 		if (!rem[i].used)
-			lines_add(out, fmt_line(true, '-',
-						rem[i].both ? KEEP_DIFF_LINK : 0,
-						rem[i].ino, 0, rem[i].path, NULL));
+			lines_add(out,
+				  fmt_line(true, '-',
+					   rem[i].both ? KEEP_DIFF_LINK : 0,
+					   rem[i].ino, 0, rem[i].path, NULL));
 	for (size_t j = 0; j < nadd; j++)
 		if (!add[j].used)
-			lines_add(out, fmt_line(true, '+',
-						add[j].both ? KEEP_DIFF_LINK : 0, 0,
-						add[j].ino, NULL, add[j].path));
+			lines_add(out,
+				  fmt_line(true, '+',
+					   add[j].both ? KEEP_DIFF_LINK : 0, 0,
+					   add[j].ino, NULL, add[j].path));
 	if (out->n > 1)
 		qsort(out->v, out->n, sizeof(*out->v), cmp_lines);
 	free(rem);
 	free(add);
 }
 
-static int compare_lines(struct lines *got, struct lines *want, const char *what)
+static int compare_lines(struct lines *got, struct lines *want,
+			 const char *what)
 {
 	size_t n = got->n > want->n ? got->n : want->n;
 
@@ -627,7 +655,8 @@ static int compare_lines(struct lines *got, struct lines *want, const char *what
 		const char *g = i < got->n ? got->v[i] : "(none)";
 		const char *w = i < want->n ? want->v[i] : "(none)";
 		if (strcmp(g, w)) {
-			diag("%s: line %zu: got '%s', want '%s' (%zu vs %zu lines)",
+			diag("%s: line %zu: got '%s', want '%s' (%zu vs %zu "
+			     "lines)",
 			     what, i, g, w, got->n, want->n);
 			return 0;
 		}
@@ -673,8 +702,10 @@ static const char *const pool[] = {"a", "b", "c", "dd", "e f", "g\nh"};
 static void random_op(struct keep_store *s, uint64_t *dirs, size_t *ndirs,
 		      size_t *kinds)
 {
-	uint64_t d = dirs[unit_rand() % *ndirs], d2 = dirs[unit_rand() % *ndirs];
-	const char *n = pool[unit_rand() % NPOOL], *n2 = pool[unit_rand() % NPOOL];
+	uint64_t d = dirs[unit_rand() % *ndirs],
+		 d2 = dirs[unit_rand() % *ndirs];
+	const char *n = pool[unit_rand() % NPOOL],
+		   *n2 = pool[unit_rand() % NPOOL];
 	struct keep_attr a, x;
 	uint8_t buf[9000];
 	int op = (int)(unit_rand() % 13), rc = 0;
@@ -691,7 +722,8 @@ static void random_op(struct keep_store *s, uint64_t *dirs, size_t *ndirs,
 		if (have && S_ISREG(a.mode)) {
 			size_t len = unit_rand() % sizeof(buf);
 			unit_fill_random(buf, len);
-			rc = keep_write(s, a.ino, unit_rand() % 20000, buf, len);
+			rc =
+			    keep_write(s, a.ino, unit_rand() % 20000, buf, len);
 		}
 		break;
 	case 3:
@@ -701,8 +733,8 @@ static void random_op(struct keep_store *s, uint64_t *dirs, size_t *ndirs,
 		}
 		break;
 	case 4:
-		rc = keep_rename(s, d, n, d2, n2, unit_rand() % 4 ? 0
-				 : KEEP_RENAME_EXCHANGE);
+		rc = keep_rename(s, d, n, d2, n2,
+				 unit_rand() % 4 ? 0 : KEEP_RENAME_EXCHANGE);
 		break;
 	case 5:
 		if (have && !S_ISDIR(a.mode))
@@ -735,8 +767,9 @@ static void random_op(struct keep_store *s, uint64_t *dirs, size_t *ndirs,
 		if (have) {
 			char v = (char)('0' + unit_rand() % 3);
 			if (unit_rand() % 3)
-				rc = keep_setxattr(s, a.ino, unit_rand() % 2 ? "user.a"
-									: "user.b",
+				rc = keep_setxattr(s, a.ino,
+						   unit_rand() % 2 ? "user.a"
+								   : "user.b",
 						   &v, 1, 0);
 			else
 				rc = keep_removexattr(s, a.ino, "user.a");
@@ -804,13 +837,14 @@ static void t_brute(void)
 	s = unit_reopen(NULL, "brute", KEEP_OPEN_RDONLY);
 	bad = 0;
 	for (int i = 0; i < 10; i++)
-		bad += !check_pair(s, commits[unit_rand() % ncommits], KEEP_LIVE,
-				   &changes);
+		bad += !check_pair(s, commits[unit_rand() % ncommits],
+				   KEEP_LIVE, &changes);
 	is_int(bad, 0, "read-only handle: equal on 10 more pairs");
 	keep_store_close(s);
 }
 
-/* ---- stores made before the journal, and fsck of it ------------------------------ */
+/* ---- stores made before the journal, and fsck of it
+ * ------------------------------ */
 
 static void t_old_store(void)
 {
@@ -855,7 +889,8 @@ static void t_old_store(void)
 
 	/* commits made without the journal (an older program): the journal
 	 * restarts after them */
-	unit_sql("old", "INSERT OR REPLACE INTO meta VALUES ('changes_upto', 1)");
+	unit_sql("old",
+		 "INSERT OR REPLACE INTO meta VALUES ('changes_upto', 1)");
 	s = unit_reopen(NULL, "old", KEEP_OPEN_RDONLY);
 	is_diff(s, c2, c3, "+ c", "journal behind the commits: whole tables");
 	keep_store_close(s);
