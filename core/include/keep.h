@@ -610,7 +610,8 @@ int keep_stats(struct keep_store *s, struct keep_stats *out);
 /*
  * Check the store's invariants (SQLite integrity, references, link counts,
  * overlapping lifetimes, tree shape of the live view and of the newest
- * commit; with data != 0 also decode every blob and check its hash).
+ * commit, the change journal of keep_diff; with data != 0 also decode
+ * every blob and check its hash).
  * Each problem is passed to cb (may be NULL) as one line of text.
  * Returns 0 when clean, KEEP_E_CORRUPT when problems were found, or an
  * error that stopped the check.  *problems (may be NULL) gets the count.
