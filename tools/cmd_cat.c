@@ -48,41 +48,11 @@ struct cat_from {
 static int resolve_from(struct keep_store *s, const char *store,
 			const char *from, struct cat_from *out)
 {
-	struct keep_snapshot snap;
-	struct timespec now;
-	int64_t t;
-	int rc;
-
-	if (from[0] == '@') {
-		clock_gettime(CLOCK_REALTIME, &now);
-		if (keep_parse_time(from + 1,
-				    (int64_t)now.tv_sec * 1000000000 +
-					    now.tv_nsec,
-				    &t) != 0)
-			return error("'%s' is not a time: use "
-				     "@2026-11-24T08:35:00Z (UTC), an offset "
-				     "like +01:00, or @-10m, @-2h, @-1d",
-				     from);
-		rc = keep_commit_at(s, t, &out->commit);
-		if (rc == ENOENT)
-			return error("store '%s' has no commit at or before "
-				     "'%s'",
-				     store, from);
-		if (rc != 0)
-			return error("cannot look up '%s' in '%s': %s", from,
-				     store, keep_strerror(rc));
-		out->label = xasprintf("the tree as of '%s'", from);
-		return EXIT_OK;
-	}
-	rc = keep_snapshot_get(s, from, &snap);
-	if (rc == ENOENT)
-		return error("no snapshot '%s' in '%s' (see 'keepfs list')",
-			     from, store);
-	if (rc != 0)
-		return error("cannot look up snapshot '%s' in '%s': %s", from,
-			     store, keep_strerror(rc));
-	out->commit = snap.commit;
-	out->label = xasprintf("snapshot '%s'", from);
+	if (find_version(s, store, from, &out->commit) != EXIT_OK)
+		return EXIT_FAILED;
+	out->label = from[0] == '@'
+			     ? xasprintf("the tree as of '%s'", from)
+			     : xasprintf("snapshot '%s'", from);
 	return EXIT_OK;
 }
 

@@ -48,50 +48,6 @@ const char usage_diff[] =
     "               the change journal (slower; the same answer)\n"
     "   -h, --help  show this help\n";
 
-/* ---- FROM and TO --------------------------------------------------------- */
-
-/* The commit a snapshot name or @TIME names.  Returns EXIT_OK or prints
- * why not (EXIT_FAILED). */
-static int find_commit(struct keep_store *s, const char *store,
-		       const char *what, uint64_t *out)
-{
-	struct keep_snapshot snap;
-	struct timespec now;
-	int64_t t;
-	int rc;
-
-	if (what[0] == '@') {
-		clock_gettime(CLOCK_REALTIME, &now);
-		if (keep_parse_time(what + 1,
-				    (int64_t)now.tv_sec * 1000000000 +
-					now.tv_nsec,
-				    &t) != 0)
-			return error(
-			    "'%s' is not a time: use @2026-11-24T08:35:00Z "
-			    "(UTC), an offset like +01:00, or @-10m, "
-			    "@-2h, @-1d",
-			    what);
-		rc = keep_commit_at(s, t, out);
-		if (rc == ENOENT)
-			return error(
-			    "store '%s' has no commit at or before '%s'", store,
-			    what);
-		if (rc)
-			return error("cannot look up '%s' in '%s': %s", what,
-				     store, keep_strerror(rc));
-		return EXIT_OK;
-	}
-	rc = keep_snapshot_get(s, what, &snap);
-	if (rc == ENOENT)
-		return error("no snapshot '%s' in '%s' (see 'keepfs list')",
-			     what, store);
-	if (rc)
-		return error("cannot look up snapshot '%s' in '%s': %s", what,
-			     store, keep_strerror(rc));
-	*out = snap.commit;
-	return EXIT_OK;
-}
-
 /* ---- printing paths ----------------------------------------------------- */
 
 static bool needs_quotes(const char *p)
@@ -404,10 +360,10 @@ int cmd_diff(int argc, char **argv)
 		error("cannot open store '%s': %s", store, keep_strerror(rc));
 		goto out;
 	}
-	if (find_commit(s, store, argv[optind + 1], &from) != EXIT_OK)
+	if (find_version(s, store, argv[optind + 1], &from) != EXIT_OK)
 		goto out;
 	if (argc - optind == 3 &&
-	    find_commit(s, store, argv[optind + 2], &to) != EXIT_OK)
+	    find_version(s, store, argv[optind + 2], &to) != EXIT_OK)
 		goto out;
 
 	rc = keep_diff(s, from, to, opts, each, &o);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "keep.h"
@@ -393,4 +394,45 @@ const char *proc_comm(pid_t pid, char *buf, size_t len)
 	if (f)
 		fclose(f);
 	return buf;
+}
+
+/* ---- versions ------------------------------------------------------------ */
+
+int find_version(struct keep_store *s, const char *store, const char *what,
+		 uint64_t *commit)
+{
+	struct keep_snapshot snap;
+	struct timespec now;
+	int64_t t;
+	int rc;
+
+	if (what[0] == '@') {
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (keep_parse_time(what + 1,
+				    (int64_t)now.tv_sec * 1000000000 +
+					    now.tv_nsec,
+				    &t) != 0)
+			return error("'%s' is not a time: use "
+				     "@2026-11-24T08:35:00Z (UTC), an offset "
+				     "like +01:00, or @-10m, @-2h, @-1d",
+				     what);
+		rc = keep_commit_at(s, t, commit);
+		if (rc == ENOENT)
+			return error("store '%s' has no commit at or before "
+				     "'%s'",
+				     store, what);
+		if (rc != 0)
+			return error("cannot look up '%s' in '%s': %s", what,
+				     store, keep_strerror(rc));
+		return EXIT_OK;
+	}
+	rc = keep_snapshot_get(s, what, &snap);
+	if (rc == ENOENT)
+		return error("no snapshot '%s' in '%s' (see 'keepfs list')",
+			     what, store);
+	if (rc != 0)
+		return error("cannot look up snapshot '%s' in '%s': %s", what,
+			     store, keep_strerror(rc));
+	*commit = snap.commit;
+	return EXIT_OK;
 }

@@ -154,6 +154,19 @@ const struct mount_entry *mounts_find_store(const struct mount_entry *m,
  */
 int resolve_target(const char *arg, char **store, char **mnt);
 
+/* ---- versions ------------------------------------------------------------ */
+
+struct keep_store;
+
+/*
+ * The commit that FROM names: a snapshot name, or @TIME as in
+ * MOUNT/.snapshots (the newest commit at or before TIME).  Returns EXIT_OK
+ * with *commit set, or prints why not (unknown snapshot, a time that does
+ * not parse, a time before the first commit) and returns EXIT_FAILED.
+ */
+int find_version(struct keep_store *s, const char *store, const char *what,
+		 uint64_t *commit);
+
 /* ---- values --------------------------------------------------------------- */
 
 /* Parse "64K", "1M", "4096" (suffixes K, M, G, optionally "iB").  Returns 0,
