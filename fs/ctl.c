@@ -84,7 +84,7 @@ struct kfs_ctl {
 
 /* ---- frames -------------------------------------------------------------- */
 
-static int send_all(int fd, const void *buf, size_t len)
+int kfs_ctl_send_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
 	while (len) {
@@ -120,7 +120,7 @@ static int send_frames(struct kfs_ctl *c, char type, const char *buf,
 		put_le32(c->frame, (uint32_t)(n + 1));
 		c->frame[4] = type;
 		memcpy(c->frame + 5, buf, n);
-		if (send_all(c->fd, c->frame, n + 5) != 0)
+		if (kfs_ctl_send_all(c->fd, c->frame, n + 5) != 0)
 			c->dead = 1;
 		buf += n;
 		len -= n;
@@ -172,9 +172,7 @@ static void refuse(struct kfs_ctl *c, int status, const char *fmt, ...)
 
 /* ---- one request --------------------------------------------------------- */
 
-/* Read exactly len bytes.  Returns 0, or an errno (EPIPE at end of file,
- * EAGAIN after the timeout). */
-static int recv_all(int fd, void *buf, size_t len)
+int kfs_ctl_recv_all(int fd, void *buf, size_t len)
 {
 	char *p = buf;
 	while (len) {
@@ -316,7 +314,7 @@ static void serve(struct kfs_ctl *c)
 	tv.tv_sec = CTL_SEND_TIMEOUT_S;
 	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 
-	int err = recv_all(c->fd, hdr, sizeof(hdr));
+	int err = kfs_ctl_recv_all(c->fd, hdr, sizeof(hdr));
 	if (err) {
 		if (err != EPIPE)
 			keep_log(LOG_NOTICE, "control socket: no request: %s",
@@ -338,7 +336,7 @@ static void serve(struct kfs_ctl *c)
 		refuse(c, 1, "keepfs: the daemon is out of memory\n");
 		return;
 	}
-	err = recv_all(c->fd, req, len);
+	err = kfs_ctl_recv_all(c->fd, req, len);
 	if (err) {
 		keep_log(LOG_NOTICE, "control socket: request cut short: %s",
 			 strerror(err == EPIPE ? ECONNRESET : err));

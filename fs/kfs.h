@@ -95,6 +95,12 @@ int kfs_run(const struct kfs_config *cfg, int ready_fd);
 #define KFS_CTL_REQUEST_MAX (1024 * 1024)
 #define KFS_CTL_FRAME_MAX (64 * 1024) /* reply frames, the type byte too */
 
+/* Both ends of the socket: send or receive exactly len bytes (sends never
+ * raise SIGPIPE).  Return 0, or an errno: EPIPE when the peer has gone,
+ * EAGAIN after the socket's timeout. */
+int kfs_ctl_send_all(int fd, const void *buf, size_t len);
+int kfs_ctl_recv_all(int fd, void *buf, size_t len);
+
 /* What a ctl_handler may use of its request.  Every function takes the c
  * the handler was given, and only during the call. */
 

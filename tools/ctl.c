@@ -47,41 +47,6 @@ int ctl_error(struct kfs_ctl *c, const char *fmt, ...)
 
 /* ---- the client --------------------------------------------------------- */
 
-static int send_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t res = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (res < 0 && errno == EINTR)
-			continue;
-		if (res <= 0)
-			return res < 0 ? errno : EPIPE;
-		p += res;
-		len -= (size_t)res;
-	}
-	return 0;
-}
-
-/* Read exactly len bytes: 0, EPIPE at end of file, or an errno. */
-static int recv_all(int fd, void *buf, size_t len)
-{
-	char *p = buf;
-
-	while (len) {
-		ssize_t res = recv(fd, p, len, 0);
-
-		if (res < 0 && errno == EINTR)
-			continue;
-		if (res <= 0)
-			return res < 0 ? errno : EPIPE;
-		p += res;
-		len -= (size_t)res;
-	}
-	return 0;
-}
-
 /* Connect to STORE/control (through /proc/self/fd for a long path).
  * Returns the socket, or -1 with errno set. */
 static int ctl_connect(const char *store)
@@ -189,7 +154,7 @@ int ctl_run(const char *store, const char *mnt, int argc, char **argv)
 	}
 
 	req = build_request(argc, argv, &reqlen);
-	err = send_all(fd, req, reqlen);
+	err = kfs_ctl_send_all(fd, req, reqlen);
 	free(req);
 	/* a refused request may be answered before it was all sent: the
 	 * answer says why, so read it either way */
@@ -199,7 +164,7 @@ int ctl_run(const char *store, const char *mnt, int argc, char **argv)
 	for (;;) {
 		uint32_t len;
 
-		err = recv_all(fd, hdr, sizeof(hdr));
+		err = kfs_ctl_recv_all(fd, hdr, sizeof(hdr));
 		if (err)
 			break;
 		len = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 |
@@ -208,7 +173,7 @@ int ctl_run(const char *store, const char *mnt, int argc, char **argv)
 			err = EPROTO;
 			break;
 		}
-		err = recv_all(fd, frame, len);
+		err = kfs_ctl_recv_all(fd, frame, len);
 		if (err)
 			break;
 		if (frame[0] == 'o') {
