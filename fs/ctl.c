@@ -632,53 +632,38 @@ int kfs_ctl_snapshot(struct kfs_ctl *c, const char *name, int origin,
 	return rc;
 }
 
-/* The live node ids the kernel holds (caller frees *ids).  Returns the
- * count; 0 also when out of memory. */
-static size_t live_nodes(struct kfs_nodes *t, uint64_t **ids)
-{
-	size_t n = 0, cap = 0;
-	uint64_t *v = NULL;
-
-	pthread_mutex_lock(&t->lock);
-	for (size_t b = 0; b < t->nbuckets; b++) {
-		for (struct kfs_node *x = t->buckets[b]; x; x = x->next) {
-			if (x->v || (x->nodeid & KFS_NODE_VIEW_BIT))
-				continue;
-			if (n == cap) {
-				size_t nc = cap ? cap * 2 : 64;
-				uint64_t *p = realloc(v, nc * sizeof(*p));
-				if (!p) {
-					n = 0;
-					goto out;
-				}
-				v = p;
-				cap = nc;
-			}
-			v[n++] = x->nodeid;
-		}
-	}
-out:
-	pthread_mutex_unlock(&t->lock);
-	if (!n) {
-		free(v);
-		v = NULL;
-	}
-	*ids = v;
-	return n;
-}
-
-struct inval_dir {
-	struct kfs_ctl *c;
-	uint64_t dir;
+/* The names in a directory, gathered before any is invalidated: the
+ * kernel takes the directory's lock to drop a name, and an operation that
+ * holds it may be waiting for the store, which keep_readdir holds while
+ * its callback runs. */
+struct dir_names {
+	char **names;
+	size_t n, cap;
+	int oom;
 };
 
-static int inval_name(void *ctx, const char *name,
-		      const struct keep_attr *attr, uint64_t next_off)
+static int gather_name(void *ctx, const char *name,
+		       const struct keep_attr *attr, uint64_t next_off)
 {
-	struct inval_dir *id = ctx;
+	struct dir_names *d = ctx;
 	(void)attr;
 	(void)next_off;
-	kfs_ctl_inval_entry(id->c, id->dir, name);
+	if (d->n == d->cap) {
+		size_t nc = d->cap ? d->cap * 2 : 64;
+		char **p = realloc(d->names, nc * sizeof(*p));
+		if (!p) {
+			d->oom = 1;
+			return 1;
+		}
+		d->names = p;
+		d->cap = nc;
+	}
+	d->names[d->n] = strdup(name);
+	if (!d->names[d->n]) {
+		d->oom = 1;
+		return 1;
+	}
+	d->n++;
 	return 0;
 }
 
@@ -686,7 +671,7 @@ void kfs_ctl_invalidate_all(struct kfs_ctl *c)
 {
 	struct kfs *fs = c->fs;
 	uint64_t *ids;
-	size_t n = live_nodes(&fs->nodes, &ids);
+	size_t n = kfs_node_list(&fs->nodes, KFS_LIST_LIVE, &ids);
 	int failed = 0;
 
 	/* the root is not in the table: the kernel holds it for good */
@@ -699,9 +684,16 @@ void kfs_ctl_invalidate_all(struct kfs_ctl *c)
 			failed++;
 		if (keep_getattr(fs->store, KEEP_LIVE, ino, &a) == 0 &&
 		    S_ISDIR(a.mode)) {
-			struct inval_dir id = {c, ino};
-			keep_readdir(fs->store, KEEP_LIVE, ino, 0, inval_name,
-				     &id);
+			struct dir_names d = {NULL, 0, 0, 0};
+			keep_readdir(fs->store, KEEP_LIVE, ino, 0, gather_name,
+				     &d);
+			if (d.oom)
+				failed++;
+			for (size_t k = 0; k < d.n; k++) {
+				kfs_ctl_inval_entry(c, ino, d.names[k]);
+				free(d.names[k]);
+			}
+			free(d.names);
 		}
 	}
 	if (failed)

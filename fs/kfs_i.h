@@ -176,9 +176,11 @@ int kfs_node_close(struct kfs_nodes *t, uint64_t nodeid, int writer,
  * kernel holds no dirty pages of it (close writes them back, and a shared
  * mapping keeps its handle open). */
 uint64_t kfs_node_writers(struct kfs_nodes *t, uint64_t nodeid);
-/* Node ids of the live nodes with open handles that may write (caller
- * frees *ids).  Returns the count, 0 also when out of memory. */
-size_t kfs_node_writer_list(struct kfs_nodes *t, uint64_t **ids);
+/* Node ids of the live nodes in the table (KFS_LIST_LIVE), or of those
+ * with open handles that may write (KFS_LIST_WRITERS); caller frees *ids.
+ * Returns the count, 0 also when out of memory. */
+enum { KFS_LIST_LIVE, KFS_LIST_WRITERS };
+size_t kfs_node_list(struct kfs_nodes *t, int which, uint64_t **ids);
 
 /*
  * The xattr cache: every "ls -l" asks for security.selinux and ACL xattrs

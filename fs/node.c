@@ -530,17 +530,19 @@ uint64_t kfs_node_writers(struct kfs_nodes *t, uint64_t nodeid)
 	return w;
 }
 
-size_t kfs_node_writer_list(struct kfs_nodes *t, uint64_t **ids)
+size_t kfs_node_list(struct kfs_nodes *t, int which, uint64_t **ids)
 {
 	size_t n = 0, cap = 0;
 	*ids = NULL;
 	pthread_mutex_lock(&t->lock);
 	for (size_t b = 0; b < t->nbuckets; b++) {
 		for (struct kfs_node *x = t->buckets[b]; x; x = x->next) {
-			if (!x->nwriters || x->v)
+			if (x->v || (x->nodeid & KFS_NODE_VIEW_BIT))
+				continue; /* views and .snapshots */
+			if (which == KFS_LIST_WRITERS && !x->nwriters)
 				continue;
 			if (n == cap) {
-				size_t nc = cap ? cap * 2 : 16;
+				size_t nc = cap ? cap * 2 : 64;
 				uint64_t *p = realloc(*ids, nc * sizeof(*p));
 				if (!p) {
 					n = 0;

@@ -423,7 +423,7 @@ static void flush_begin(struct kfs *fs)
 		return;
 	}
 
-	size_t n = kfs_node_writer_list(&fs->nodes, &ids);
+	size_t n = kfs_node_list(&fs->nodes, KFS_LIST_WRITERS, &ids);
 	size_t held = n < FLUSH_MAX_HELD ? n : FLUSH_MAX_HELD;
 	struct kfs_flush *f = NULL;
 	if (held)
