@@ -144,7 +144,11 @@ keepfs is running: '$mnt' is a versioned directory backed by '$store'.
 
 Try next:
   ls -l $mnt
+  $keepfs snapshot $mnt before-change    # or: mkdir $mnt/.snapshots/before-change
   echo '{"type":"entity","name":"me","entityType":"user","observations":[]}' >> $mnt/memory.jsonl
+  $keepfs diff $mnt before-change        # what changed since
+  cat $mnt/.snapshots/before-change/memory.jsonl   # the old version
+  ls $mnt/.snapshots/@-1m/               # the tree a minute ago
   sqlite3 $mnt/notes.db 'PRAGMA journal_mode=WAL; CREATE TABLE t(x); INSERT INTO t VALUES (1);'
   $keepfs stats $mnt
   $keepfs umount $mnt      # final commit, then the daemon exits
