@@ -26,6 +26,7 @@ environment (defaults in brackets):
   SIZES ["1000 100000"]   tree sizes, in files
   BENCH_DIR [/tmp]        parent of the scratch directory (must be on a disk)
   KEEPFS [auto]           keepfs binary; auto tries build-ci/, build/, PATH
+  KEEPFS_OPTS []          extra "-o" options for keepfs mount
 USAGE
 }
 case "${1:-}" in
@@ -35,89 +36,28 @@ case "${1:-}" in
 esac
 
 cd "$(dirname "$0")/.."
-ROOT=$(pwd)
 RUNS=${RUNS:-9}
 SIZES=${SIZES:-"1000 100000"}
 BENCH_DIR=${BENCH_DIR:-/tmp}
 KEEPFS=${KEEPFS:-auto}
 
-msg() { printf 'bench: %s\n' "$*" >&2; }
-die() { msg "$*"; exit 1; }
+. bench/lib.sh
 
 case "$RUNS" in ''|*[!0-9]*|0) die "bad number of runs '$RUNS'" ;; esac
 for s in $SIZES; do
 	case "$s" in ''|*[!0-9]*) die "bad size '$s' (a number of files)" ;; esac
 	[ "$s" -ge 20 ] || die "size '$s' is too small for 10 changes"
 done
-[ "$(id -u)" -eq 0 ] || die "run as root (FUSE mounts)"
-command -v fusermount3 >/dev/null || die "'fusermount3' is not installed"
-command -v python3 >/dev/null || die "'python3' is not installed"
-if [ "$KEEPFS" = auto ]; then
-	KEEPFS=
-	for c in "$ROOT/build-ci/tools/keepfs" "$ROOT/build/tools/keepfs" \
-		"$(command -v keepfs || true)"; do
-		if [ -n "$c" ] && [ -x "$c" ]; then KEEPFS=$c; break; fi
-	done
-fi
-[ -n "$KEEPFS" ] && [ -x "$KEEPFS" ] ||
-	die "keepfs binary not found (build it, or set KEEPFS=/path/to/keepfs)"
+bench_require
 
-base=$(mktemp -d "$BENCH_DIR/bench-diff.XXXXXX")
-MNT=
-DPID=
-
-is_mounted() { awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/mounts; }
-
-# wait for our daemon to exit after its unmount; stop it if it does not
-stop_daemon() {
-	[ -n "$DPID" ] || return 0
-	for _ in $(seq 1 240); do
-		kill -0 "$DPID" 2>/dev/null || break
-		sleep 0.5
-	done
-	if kill -0 "$DPID" 2>/dev/null; then
-		msg "daemon $DPID still running after unmount, sending SIGTERM"
-		kill -TERM "$DPID" 2>/dev/null || true
-		sleep 2
-		kill -KILL "$DPID" 2>/dev/null || true
-	fi
-	wait "$DPID" 2>/dev/null || true
-	DPID=
-}
-
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	if [ -n "$MNT" ] && is_mounted "$MNT"; then
-		fusermount3 -u "$MNT" 2>/dev/null || { sleep 1; fusermount3 -u "$MNT" 2>/dev/null; } ||
-			fusermount3 -uz "$MNT" 2>/dev/null || true
-	fi
-	stop_daemon
-	if grep -qF "$base" /proc/mounts; then
-		msg "something under '$base' is still mounted; not removing it"
-	else
-		rm -rf "$base"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_scratch diff
 
 # measure N: writes "journal_ms full_ms empty_ms lines" to $base/N.res
 measure() {
 	local n=$1 dir=$base/$1
 	mkdir -p "$dir/mnt"
-	MNT=$dir/mnt
 	"$KEEPFS" init "$dir/store" >/dev/null
-	"$KEEPFS" mount -f "$dir/store" "$MNT" >"$dir/daemon.log" 2>&1 &
-	DPID=$!
-	for _ in $(seq 1 200); do
-		is_mounted "$MNT" && break
-		kill -0 "$DPID" 2>/dev/null || die "keepfs did not mount: $(tail -5 "$dir/daemon.log")"
-		sleep 0.05
-	done
-	is_mounted "$MNT" || die "keepfs did not mount within 10 s"
+	bench_mount "$dir/store" "$dir/mnt" "$dir/daemon.log"
 
 	msg "$n files: creating"
 	python3 - "$MNT" "$n" <<'PY'
@@ -148,9 +88,7 @@ os.rename(f(6 * step + 2), os.path.join(root, "moved"))
 os.chmod(f(7 * step + 3), 0o600)
 os.mkdir(os.path.join(root, ".snapshots", "b"))
 PY
-	fusermount3 -u "$MNT"
-	stop_daemon
-	MNT=
+	bench_umount
 	msg "$n files: timing keepfs diff"
 	python3 - "$KEEPFS" "$dir/store" "$RUNS" >"$base/$n.res" <<'PY'
 import statistics, subprocess, sys, time

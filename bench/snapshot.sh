@@ -33,29 +33,16 @@ case "${1:-}" in
 esac
 
 cd "$(dirname "$0")/.."
-ROOT=$(pwd)
 RUNS=${RUNS:-5}
 SIZES=${SIZES:-"10M 1G"}
 BENCH_DIR=${BENCH_DIR:-/tmp}
 KEEPFS=${KEEPFS:-auto}
 KEEPFS_OPTS=${KEEPFS_OPTS:-}
 
-msg() { printf 'bench: %s\n' "$*" >&2; }
-die() { msg "$*"; exit 1; }
+. bench/lib.sh
 
 case "$RUNS" in ''|*[!0-9]*|0) die "bad number of runs '$RUNS'" ;; esac
-[ "$(id -u)" -eq 0 ] || die "run as root (FUSE mounts)"
-command -v fusermount3 >/dev/null || die "'fusermount3' is not installed"
-command -v python3 >/dev/null || die "'python3' is not installed"
-if [ "$KEEPFS" = auto ]; then
-	KEEPFS=
-	for c in "$ROOT/build-ci/tools/keepfs" "$ROOT/build/tools/keepfs" \
-		"$(command -v keepfs || true)"; do
-		if [ -n "$c" ] && [ -x "$c" ]; then KEEPFS=$c; break; fi
-	done
-fi
-[ -n "$KEEPFS" ] && [ -x "$KEEPFS" ] ||
-	die "keepfs binary not found (build it, or set KEEPFS=/path/to/keepfs)"
+bench_require
 
 # bytes SIZE: "10M" -> 10485760
 bytes() {
@@ -70,67 +57,15 @@ for s in $SIZES; do
 	case "$(bytes "$s")" in ''|*[!0-9]*) die "bad size '$s'" ;; esac
 done
 
-base=$(mktemp -d "$BENCH_DIR/bench-snapshot.XXXXXX")
-MNT=
-DPID=
-
-is_mounted() { awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/mounts; }
-
-stop_daemon() {
-	local i
-	[ -n "$DPID" ] || return 0
-	for i in $(seq 1 120); do
-		kill -0 "$DPID" 2>/dev/null || break
-		sleep 0.5
-	done
-	if kill -0 "$DPID" 2>/dev/null; then
-		msg "daemon $DPID still running after unmount, sending SIGTERM"
-		kill -TERM "$DPID" 2>/dev/null || true
-		sleep 2
-		kill -KILL "$DPID" 2>/dev/null || true
-	fi
-	wait "$DPID" 2>/dev/null || true
-	DPID=
-}
-
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	if [ -n "$MNT" ] && is_mounted "$MNT"; then
-		fusermount3 -u "$MNT" 2>/dev/null || { sleep 1; fusermount3 -u "$MNT" 2>/dev/null; } ||
-			fusermount3 -uz "$MNT" 2>/dev/null || true
-	fi
-	stop_daemon
-	if grep -qF "$base" /proc/mounts; then
-		msg "something under '$base' is still mounted; not removing it"
-	else
-		rm -rf "$base"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_scratch snapshot
 
 # measure SIZE: writes "mkdir_ms cli_ms dirty_ms" to $base/SIZE.res
 measure() {
 	local size=$1 dir=$base/$1 total
 	total=$(bytes "$size")
 	mkdir -p "$dir/mnt"
-	MNT=$dir/mnt
 	"$KEEPFS" init "$dir/store" >/dev/null
-	if [ -n "$KEEPFS_OPTS" ]; then
-		"$KEEPFS" mount -f -o "$KEEPFS_OPTS" "$dir/store" "$MNT" >"$dir/daemon.log" 2>&1 &
-	else
-		"$KEEPFS" mount -f "$dir/store" "$MNT" >"$dir/daemon.log" 2>&1 &
-	fi
-	DPID=$!
-	for _ in $(seq 1 200); do
-		is_mounted "$MNT" && break
-		kill -0 "$DPID" 2>/dev/null || die "keepfs did not mount: $(tail -5 "$dir/daemon.log")"
-		sleep 0.05
-	done
-	is_mounted "$MNT" || die "keepfs did not mount within 10 s"
+	bench_mount "$dir/store" "$dir/mnt" "$dir/daemon.log"
 
 	msg "$size: writing $total bytes"
 	python3 - "$MNT/data" "$total" <<'PY'
@@ -180,9 +115,7 @@ print("%.1f %.1f %.1f" % (statistics.median(mk), statistics.median(cl),
                          statistics.median(dirty)))
 PY
 	sync
-	fusermount3 -u "$MNT"
-	stop_daemon
-	MNT=
+	bench_umount
 	rm -rf "$dir"
 }
 
