@@ -61,6 +61,12 @@
  * long (seconds); deleting a snapshot invalidates it. */
 #define KFS_VIEW_TIMEOUT 86400.0
 
+/* The node id of inode ino in view slot (0: the live tree). */
+static inline uint64_t kfs_nodeid_of(uint64_t slot, uint64_t ino)
+{
+	return slot ? KFS_NODE_VIEW_BIT | slot << KEEP_INO_BITS | ino : ino;
+}
+
 static inline uint64_t kfs_st_ino(uint64_t nodeid)
 {
 	return nodeid & ~KFS_NODE_VIEW_BIT;

@@ -181,11 +181,6 @@ int kfs_node_resolve(struct kfs_nodes *t, uint64_t nodeid, uint64_t *view,
 	return err;
 }
 
-static uint64_t view_nodeid(uint64_t slot, uint64_t ino)
-{
-	return KFS_NODE_VIEW_BIT | slot << KEEP_INO_BITS | ino;
-}
-
 /* Caller holds lock. */
 static struct kfs_view *view_of_slot(struct kfs_nodes *t, uint64_t slot)
 {
@@ -200,7 +195,7 @@ static struct kfs_view *view_of_slot(struct kfs_nodes *t, uint64_t slot)
 static int ref_locked(struct kfs_nodes *t, struct kfs_view *v, uint64_t ino,
 		      uint64_t *nodeid)
 {
-	uint64_t id = v ? view_nodeid(v->slot, ino)
+	uint64_t id = v ? kfs_nodeid_of(v->slot, ino)
 		: ino == KFS_SNAPDIR_INO ? KFS_SNAPDIR_NODE : ino;
 	struct kfs_node *n = get(t, id, v, ino);
 	if (!n)

@@ -414,18 +414,13 @@ struct dir_fill {
 	size_t size; /* of buf */
 	size_t pos;  /* bytes used */
 	int err;     /* why the walk stopped early, if not a full buffer */
+	int stopped; /* a callback stopped the walk (full buffer or d->err) */
 	uint64_t *refs; /* readdirplus: node ids referenced in buf */
 	size_t nrefs;
 };
 
 /* The smallest readdirplus entry (a one-byte name), to size d->refs. */
 #define MIN_PLUS_ENTRY 152
-
-/* st_ino of inode ino of view slot (see kfs_i.h). */
-static uint64_t st_ino_of(uint64_t slot, uint64_t ino)
-{
-	return slot ? slot << KEEP_INO_BITS | ino : ino;
-}
 
 /*
  * Add one entry; returns 1 when the buffer is full (entry not added).
@@ -489,8 +484,10 @@ static int fill_cb(void *ctx, const char *name, const struct keep_attr *attr,
 		   uint64_t next_off)
 {
 	struct dir_fill *d = ctx;
-	return fill_one(d, name, attr, st_ino_of(d->slot, attr->ino), 0, 0,
-			(off_t)(next_off + DOT_ENTRIES));
+	d->stopped = fill_one(d, name, attr,
+			      kfs_st_ino(kfs_nodeid_of(d->slot, attr->ino)),
+			      0, 0, (off_t)(next_off + DOT_ENTRIES));
+	return d->stopped;
 }
 
 /* One entry of .snapshots. */
@@ -504,11 +501,14 @@ static int snap_cb(void *ctx, const struct keep_snapshot *snap)
 	int rc = keep_getattr(d->fs->store, snap->commit, KEEP_ROOT_INO, &a);
 	if (rc) {
 		d->err = kfs_errno(rc);
-		return 1;
+		return d->stopped = 1;
 	}
-	return fill_one(d, snap->name, &a, st_ino_of(snap->id, KEEP_ROOT_INO),
-			snap->id, snap->commit,
-			(off_t)(snap->id + DOT_ENTRIES));
+	d->stopped = fill_one(d, snap->name, &a,
+			      kfs_st_ino(kfs_nodeid_of(snap->id,
+						       KEEP_ROOT_INO)),
+			      snap->id, snap->commit,
+			      (off_t)(snap->id + DOT_ENTRIES));
+	return d->stopped;
 }
 
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -563,16 +563,13 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (!full && !err) {
 		uint64_t from = off > DOT_ENTRIES ? (uint64_t)off - DOT_ENTRIES
 						  : 0;
-		if (snapdir)
-			err = kfs_errno(keep_snapshot_list(fs->store, from,
-							   snap_cb, &d));
-		else
-			err = kfs_errno(keep_readdir(fs->store, view, dir,
-						     from, fill_cb, &d));
-		if (err == 1)
-			err = 0; /* the callback stopped: buffer full */
-		if (!err)
-			err = d.err;
+		int rc = snapdir ? keep_snapshot_list(fs->store, from, snap_cb,
+						      &d)
+				 : keep_readdir(fs->store, view, dir, from,
+						fill_cb, &d);
+		/* a callback that stopped the walk says why in d.err (0:
+		 * the buffer is full) */
+		err = d.stopped ? d.err : kfs_errno(rc);
 	}
 	/* Once anything is buffered, an error returns what we have. */
 	if (err && d.pos == 0) {
