@@ -356,6 +356,27 @@ int snap_check(struct keep_store *s, struct snap_op *op);
 int snap_apply(struct keep_store *s, struct snap_op *op, uint64_t commit,
 	       int64_t commit_ns);
 
+/* ---- umap.c ------------------------------------------------------------ */
+
+/* A map from inode numbers (never 0) to pointers; zeroed is empty. */
+struct umap {
+	uint64_t *keys;
+	void **vals;
+	size_t cap, n;
+};
+/* The value's place, or NULL when k is absent. */
+void **umap_get(const struct umap *m, uint64_t k);
+/* Insert k (value NULL) if absent; *slot gets its value's place and
+ * *fresh whether it was inserted.  Returns 0 or KEEP_E_NOMEM. */
+int umap_put(struct umap *m, uint64_t k, void ***slot, bool *fresh);
+/* Release the map (and with free_vals each value); it is empty again. */
+void umap_free(struct umap *m, bool free_vals);
+
+/* Make room for element n of an array of *cap elements of size bytes
+ * (doubling).  Returns 0 or KEEP_E_NOMEM; *v is unchanged on failure. */
+int keep_grow(void **v, size_t *cap, size_t n, size_t size);
+#define GROW(arr, cap, n) keep_grow((void **)&(arr), &(cap), (n), sizeof(*(arr)))
+
 /* ---- db_diff.c: the change journal ----------------------------------- */
 
 /* db.c's writer (or read-only) connection and its error mapping, for
