@@ -15,6 +15,9 @@
  *   snap.c   snapshots, the commit list, points in time, view counts
  *   timefmt.c  parsing and formatting points in time
  *   diff.c   what changed between two views (keep_diff)
+ *   restore.c  making the live tree what a view was (keep_restore)
+ *   db_restore.c  restore's SQL
+ *   umap.c   an inode map and growable arrays
  *   check.c  consistency checks (keep_check)
  */
 #ifndef KEEP_I_H
@@ -188,6 +191,13 @@ struct snap_op;
  */
 int store_commit(struct keep_store *s, uint64_t *id, bool durable,
 		 struct snap_op *op);
+/* The same, called with commit_mu and mu held. */
+int store_commit_locked(struct keep_store *s, uint64_t *id, bool durable,
+			struct snap_op *op);
+/* Under commit_mu and mu, with nothing pending but rows written into the
+ * open transaction (a restore): commit them durably, with the journal.
+ * A failure rolls back and makes the handle read-only. */
+int store_commit_tx(struct keep_store *s, uint64_t *id);
 int keep_begin(struct keep_store *s); /* under mu: open the write tx */
 void keep_touch(struct keep_store *s); /* under mu: note a change */
 int keep_writable(struct keep_store *s); /* 0, EROFS or KEEP_E_READONLY */
@@ -355,6 +365,31 @@ int snap_check(struct keep_store *s, struct snap_op *op);
 /* under mu, inside the transaction that will commit as commit_ns */
 int snap_apply(struct keep_store *s, struct snap_op *op, uint64_t commit,
 	       int64_t commit_ns);
+
+/* ---- db_restore.c: restore's statements (restore.c) -------------------- */
+
+struct rq;
+int db_rq_open(struct keep_store *s, struct rq **out);
+void db_rq_close(struct rq *q);
+/* Entries of dir in view (KEEP_LIVE: with their ids), read first, then
+ * passed to cb. */
+int db_rq_entries(struct rq *q, uint64_t view, uint64_t dir, db_dirent_cb cb,
+		  void *ctx);
+/* The live names of ino: cb(ctx, 0, name, parent) for each. */
+int db_rq_names(struct rq *q, uint64_t ino, db_dirent_cb cb, void *ctx);
+/* Insert view from's row of ino as the live row of `to` (born in the open
+ * commit), with ctime and parent given.  The live row of `to`, if any,
+ * must have been ended first. */
+int db_rq_inode_copy(struct rq *q, uint64_t from, uint64_t ino, uint64_t to,
+		     int64_t ctime_ns, uint64_t parent);
+/* Make the block and xattr rows of `to` those of ino in view from: with
+ * to == ino only what differs is changed, otherwise every row is copied
+ * (`to` having none).  *changed grows by the rows changed. */
+int db_rq_rows(struct rq *q, uint64_t from, uint64_t ino, uint64_t to,
+	       uint64_t *changed);
+/* Live names of ino, and (subdirs not NULL) its live subdirectories. */
+int db_rq_links(struct rq *q, uint64_t ino, uint64_t *named,
+		uint64_t *subdirs);
 
 /* ---- umap.c ------------------------------------------------------------ */
 

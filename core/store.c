@@ -480,9 +480,7 @@ static int64_t commit_time(struct keep_store *s)
 int store_commit(struct keep_store *s, uint64_t *id, bool durable,
 		 struct snap_op *op)
 {
-	bool must_sync = false, nothing;
-	int64_t t = 0;
-	int rc = 0;
+	int rc;
 
 	if (!(s->flags & KEEP_OPEN_WRITE)) {
 		if (op)
@@ -493,6 +491,78 @@ int store_commit(struct keep_store *s, uint64_t *id, bool durable,
 	}
 	pthread_mutex_lock(&s->commit_mu);
 	pthread_mutex_lock(&s->mu);
+	rc = store_commit_locked(s, id, durable, op);
+	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->commit_mu);
+	return rc;
+}
+
+/* The bookkeeping of a commit that has just been made. */
+static void committed(struct keep_store *s, int64_t t)
+{
+	s->in_tx = false;
+	s->open_commit++;
+	s->last_commit_ns = t;
+	s->changed = false;
+	s->dirty_since = 0;
+	dmap_release(&s->inflight);
+	dmap_release(&s->dirty);
+}
+
+/* Sync the WAL; a failure makes the handle read-only. */
+static int sync_commits(struct keep_store *s)
+{
+	int rc = keep_fault("sync");
+
+	if (!rc)
+		rc = db_sync_wal(s);
+	if (rc) {
+		/* the commit stands, but the disk did not take it */
+		keep_log(LOG_ERR, "cannot sync the journal: %s",
+			 keep_strerror(rc));
+		s->sticky = rc;
+		return KEEP_E_READONLY;
+	}
+	s->synced = s->open_commit - 1;
+	return 0;
+}
+
+/* A failed commit: roll back, and the handle is read-only from now on. */
+static int commit_failed(struct keep_store *s, int rc)
+{
+	keep_log(LOG_ERR, "commit %llu failed: %s; the store is read-only until "
+			  "it is mounted again",
+		 (unsigned long long)s->open_commit, keep_strerror(rc));
+	db_rollback(s);
+	s->in_tx = false;
+	s->sticky = rc;
+	return KEEP_E_READONLY;
+}
+
+int store_commit_tx(struct keep_store *s, uint64_t *id)
+{
+	int64_t t = commit_time(s);
+	int rc = db_journal_flush(s, s->open_commit);
+
+	if (!rc)
+		rc = keep_fault("commit");
+	if (!rc)
+		rc = db_commit(s, s->open_commit, t);
+	if (rc)
+		return commit_failed(s, rc);
+	committed(s, t);
+	if (id)
+		*id = s->open_commit - 1;
+	return sync_commits(s);
+}
+
+int store_commit_locked(struct keep_store *s, uint64_t *id, bool durable,
+			struct snap_op *op)
+{
+	bool must_sync = false, nothing;
+	int64_t t = 0;
+	int rc = 0;
+
 	if (s->sticky) {
 		rc = KEEP_E_READONLY;
 		goto out;
@@ -555,43 +625,17 @@ int store_commit(struct keep_store *s, uint64_t *id, bool durable,
 		rc = db_commit(s, s->open_commit, t);
 	if (rc)
 		goto fail;
-	s->in_tx = false;
-	s->open_commit++;
-	s->last_commit_ns = t;
-	s->changed = false;
-	s->dirty_since = 0;
-	dmap_release(&s->inflight);
-	dmap_release(&s->dirty);
+	committed(s, t);
 sync:
-	if ((durable && s->synced < s->open_commit - 1) || must_sync) {
-		rc = keep_fault("sync");
-		if (!rc)
-			rc = db_sync_wal(s);
-		if (rc) {
-			/* the commit stands, but the disk did not take it */
-			keep_log(LOG_ERR, "cannot sync the journal: %s",
-				 keep_strerror(rc));
-			s->sticky = rc;
-			rc = KEEP_E_READONLY;
-		} else {
-			s->synced = s->open_commit - 1;
-		}
-	}
+	if ((durable && s->synced < s->open_commit - 1) || must_sync)
+		rc = sync_commits(s);
 	goto out;
 
 fail:
-	keep_log(LOG_ERR, "commit %llu failed: %s; the store is read-only until "
-			  "it is mounted again",
-		 (unsigned long long)s->open_commit, keep_strerror(rc));
-	db_rollback(s);
-	s->in_tx = false;
-	s->sticky = rc;
-	rc = KEEP_E_READONLY;
+	rc = commit_failed(s, rc);
 out:
 	if (id)
 		*id = s->open_commit - 1;
-	pthread_mutex_unlock(&s->mu);
-	pthread_mutex_unlock(&s->commit_mu);
 	return rc;
 }
 

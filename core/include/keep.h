@@ -578,6 +578,92 @@ typedef int (*keep_diff_cb)(void *ctx, const struct keep_diff_entry *e);
 int keep_diff(struct keep_store *s, uint64_t a, uint64_t b, unsigned opts,
 	      keep_diff_cb cb, void *ctx);
 
+/* ---- restore ------------------------------------------------------------ */
+
+/*
+ * keep_restore makes parts of the live tree (or all of it) exactly what
+ * they were in a committed view: content, attributes, extended
+ * attributes, symlink targets and hard links; entries made since go away
+ * and entries removed since come back.  No file data is copied: restored
+ * objects get new row versions that point at the blobs they had.
+ *
+ * Paths are relative to the root, '/'-separated ("" or "/" is the root);
+ * every component must be a directory in the view (symbolic links are not
+ * followed, a restore acts on the link itself).  Without paths the whole
+ * tree is restored.
+ *
+ * In place (no `to`): each path's object in FROM takes its place in the
+ * live tree, whatever is there now.  An object keeps its inode number when
+ * the live tree has it only inside the restored path (or not at all);
+ * one that now also lives elsewhere (moved out, or hard-linked from
+ * outside) is restored as a new object, so nothing outside the path
+ * changes.  The directory holding the path must exist in the live tree.
+ * With `to` (one path): FROM's object is placed at `to`, which must not
+ * exist, as a new object (objects live nowhere else keep their numbers).
+ *
+ * Atomic: every change is one commit, made durable before return.  Before
+ * it, every change made so far is committed; when pre_snapshot is given,
+ * a snapshot of that state (origin KEEP_ORIGIN_PRE_RESTORE) is part of the
+ * restore's commit, so a crash keeps both or neither.  When nothing
+ * differs, nothing is committed and no snapshot is made (result->changes
+ * is 0).
+ *
+ * Each change the kernel may cache is reported to cb after the store's
+ * locks are released: objects whose attributes, data or xattrs changed
+ * (with their new attributes), names that changed (removed, added, or now
+ * naming another object), and objects left without a name (reclaim them
+ * with keep_forget when nothing holds them open).
+ *
+ * Returns 0; ENOENT (from is not a commit, or see result->bad);
+ * EEXIST (`to` exists); ENOTDIR; EINVAL (bad path, `to` with other than
+ * one path, a path into `.snapshots`); EPERM (`to` is the reserved name);
+ * EEXIST for a taken snapshot name; ENOSPC; EROFS; KEEP_E_READONLY.  A
+ * refusal changes nothing.
+ */
+struct keep_restore_req {
+	uint64_t from;		   /* the commit to restore from */
+	const char *const *paths;  /* NULL or npaths 0: the whole tree */
+	size_t npaths;
+	const char *to;		   /* or NULL: in place */
+	const char *pre_snapshot;  /* name, or NULL: no snapshot */
+};
+
+enum keep_restore_bad {
+	KEEP_RESTORE_OK = 0,
+	KEEP_RESTORE_NOT_IN_FROM,  /* paths[bad_index] is not in FROM */
+	KEEP_RESTORE_NO_PARENT,    /* its directory is not in the live tree */
+	KEEP_RESTORE_TO_EXISTS,    /* `to` exists */
+	KEEP_RESTORE_TO_NO_PARENT, /* `to`'s directory is not in the tree */
+	KEEP_RESTORE_SNAPSHOT,	   /* the snapshot name is taken or bad */
+};
+
+struct keep_restore_result {
+	uint64_t commit;	   /* the restore's commit (0: none) */
+	uint64_t changes;	   /* objects and names changed */
+	struct keep_snapshot pre;  /* the pre-restore snapshot (id 0: none) */
+	int bad;		   /* enum keep_restore_bad, on a refusal */
+	size_t bad_index;	   /* the path it is about */
+};
+
+enum keep_restore_event_kind {
+	KEEP_RESTORED_OBJECT = 1,  /* ino: attributes, data or xattrs */
+	KEEP_RESTORED_NAME = 2,	   /* name in parent */
+	KEEP_RESTORED_UNLINKED = 3, /* ino has no name left */
+};
+
+struct keep_restore_event {
+	int kind;
+	uint64_t ino;		 /* OBJECT, UNLINKED */
+	struct keep_attr attr;	 /* OBJECT: its attributes now */
+	uint64_t parent;	 /* NAME */
+	const char *name;	 /* NAME */
+};
+
+typedef int (*keep_restore_cb)(void *ctx, const struct keep_restore_event *e);
+int keep_restore(struct keep_store *s, const struct keep_restore_req *req,
+		 keep_restore_cb cb, void *ctx,
+		 struct keep_restore_result *result);
+
 /* ---- statistics -------------------------------------------------------- */
 
 struct keep_stats {
