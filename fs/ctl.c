@@ -632,6 +632,12 @@ int kfs_ctl_snapshot(struct kfs_ctl *c, const char *name, int origin,
 	return rc;
 }
 
+int kfs_ctl_restore(struct kfs_ctl *c, const struct keep_restore_req *req,
+		    struct keep_restore_result *res)
+{
+	return kfs_restore(c->fs, req, res);
+}
+
 /* The names in a directory, gathered before any is invalidated: the
  * kernel takes the directory's lock to drop a name, and an operation that
  * holds it may be waiting for the store, which keep_readdir holds while

@@ -443,6 +443,15 @@ int kfs_run(const struct kfs_config *cfg, int ready_fd)
 #endif
 	pthread_mutex_init(&fs.times_lock, NULL);
 	pthread_mutex_init(&fs.flush_lock, NULL);
+	{
+		/* a restore must not wait behind a stream of lookups */
+		pthread_rwlockattr_t ra;
+		pthread_rwlockattr_init(&ra);
+		pthread_rwlockattr_setkind_np(
+		    &ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&fs.entry_gate, &ra);
+		pthread_rwlockattr_destroy(&ra);
+	}
 	pthread_mutex_init(&fs.flush_mu, NULL);
 	{
 		pthread_condattr_t ca;
@@ -567,6 +576,7 @@ out:
 	fuse_set_log_func(NULL);
 	pthread_mutex_destroy(&fs.times_lock);
 	pthread_mutex_destroy(&fs.flush_lock);
+	pthread_rwlock_destroy(&fs.entry_gate);
 	pthread_mutex_destroy(&fs.flush_mu);
 	pthread_cond_destroy(&fs.flush_cond);
 	return status;

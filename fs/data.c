@@ -81,6 +81,7 @@ void kfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	uint64_t view, dir, nodeid;
 
 	int err = resolve_data(fs, parent, 1, &view, &dir);
+	kfs_gate_enter(fs);
 	if (!err)
 		err = kfs_errno(keep_mknod(fs->store, dir, name,
 					   (mode & ~(mode_t)S_IFMT) | S_IFREG,
@@ -99,6 +100,7 @@ void kfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	if (!err)
 		err = kfs_node_ref(&fs->nodes, KEEP_LIVE, a.ino, &nodeid);
+	kfs_gate_leave(fs);
 	if (err) {
 		fuse_reply_err(req, err);
 		return;

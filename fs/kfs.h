@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "keep.h"
+
 struct keep_store;
 struct keep_snapshot;
 struct kfs_ctl;
@@ -126,6 +128,16 @@ FILE *kfs_ctl_err(struct kfs_ctl *c);
  */
 int kfs_ctl_snapshot(struct kfs_ctl *c, const char *name, int origin,
 		     struct keep_snapshot *out);
+
+/*
+ * keep_restore() on the daemon's store, as one step for the kernel: what
+ * it caches of files open for writing is handed over first, and whatever
+ * it caches of the objects and names the restore changed is dropped (or,
+ * for the size and times of open files, set) afterwards.  Returns
+ * keep_restore()'s codes, EROFS on a read-only mount.
+ */
+int kfs_ctl_restore(struct kfs_ctl *c, const struct keep_restore_req *req,
+		    struct keep_restore_result *res);
 
 /*
  * After changing the live tree behind the kernel's back (a restore): make

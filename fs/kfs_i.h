@@ -182,6 +182,10 @@ int kfs_node_close(struct kfs_nodes *t, uint64_t nodeid, int writer,
  * kernel holds no dirty pages of it (close writes them back, and a shared
  * mapping keeps its handle open). */
 uint64_t kfs_node_writers(struct kfs_nodes *t, uint64_t nodeid);
+/* A restore changed the live node's object behind the kernel: forget its
+ * time pin, cached xattr state and attributes.  Returns 1 if the kernel
+ * holds the node, 0 if not. */
+int kfs_node_restored(struct kfs_nodes *t, uint64_t nodeid);
 /* Node ids of the live nodes in the table (KFS_LIST_LIVE), or of those
  * with open handles that may write (KFS_LIST_WRITERS); caller frees *ids.
  * Returns the count, 0 also when out of memory. */
@@ -253,7 +257,23 @@ struct kfs {
 	int flush_warned; /* the syncfs fallback was logged (flush_lock) */
 
 	struct kfs_ctld *ctld; /* the control socket's server (ctl.c) */
+
+	/* Replies that make the kernel create an inode from attributes read
+	 * from the store hold this for reading from the read to the node
+	 * table's reference; a restore holds it for writing from its commit
+	 * until it has listed the nodes the kernel holds (restore.c). */
+	pthread_rwlock_t entry_gate;
 };
+
+static inline void kfs_gate_enter(struct kfs *fs)
+{
+	pthread_rwlock_rdlock(&fs->entry_gate);
+}
+
+static inline void kfs_gate_leave(struct kfs *fs)
+{
+	pthread_rwlock_unlock(&fs->entry_gate);
+}
 
 static inline struct kfs *kfs_of(fuse_req_t req)
 {
@@ -356,6 +376,16 @@ void kfs_notify_stop(struct kfs *fs);
  * taken, 0 for any other FSYNC. */
 int kfs_flush_park(struct kfs *fs, fuse_req_t req);
 
+/* FUSE's file handle of a node (fuse_encode_fh in the kernel: the node id
+ * in two 32-bit words and the generation, type FILEID_INO64_GEN). */
+#define KFS_FH_TYPE 0x81
+
+/* Have the kernel hand over what write() has accepted into its cache and
+ * hold the files open for writing still (their FSYNCs parked) until
+ * kfs_flush_end().  Callers hold fs->flush_lock across both. */
+void kfs_flush_begin(struct kfs *fs);
+void kfs_flush_end(struct kfs *fs);
+
 /* Attributes of .snapshots. */
 void kfs_snapdir_attr(struct kfs *fs, struct keep_attr *a);
 /* Reply to a lookup of .snapshots in the root. */
@@ -371,6 +401,14 @@ int kfs_snap_create(struct kfs *fs, const char *name, int origin,
 void kfs_snap_rmdir(fuse_req_t req, const char *name);
 void kfs_snap_rename(fuse_req_t req, const char *name, const char *newname,
 		     unsigned flags);
+
+/* ---- restore (restore.c) ----------------------------------------------------- */
+
+/* keep_restore on the mounted store, with the kernel's caches made true
+ * afterwards (restore.c).  Returns keep_restore's code (EROFS on a
+ * read-only mount). */
+int kfs_restore(struct kfs *fs, const struct keep_restore_req *req,
+		struct keep_restore_result *res);
 
 /* ---- the control socket (ctl.c) ------------------------------------------ */
 

@@ -514,6 +514,23 @@ int kfs_node_take_attr_stale(struct kfs_nodes *t, uint64_t nodeid)
 	return stale;
 }
 
+int kfs_node_restored(struct kfs_nodes *t, uint64_t nodeid)
+{
+	int held = 0;
+	pthread_mutex_lock(&t->lock);
+	struct kfs_node *n = find(t, nodeid);
+	if (n) {
+		held = 1;
+		n->pin_valid = 0;
+		n->times_stale = 0; /* a stale-list entry now finds nothing */
+		n->xattr_gen++;
+		n->xattrs = KFS_XATTRS_UNKNOWN;
+		n->attr_stale = 1;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return held;
+}
+
 uint64_t kfs_node_writers(struct kfs_nodes *t, uint64_t nodeid)
 {
 	uint64_t w = 0;

@@ -61,6 +61,7 @@ void kfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	uint64_t slot = kfs_node_slot(parent);
 	int err = resolve(fs, parent, &view, &dir);
 	int gone = err != 0;
+	kfs_gate_enter(fs);
 	if (!err)
 		err = kfs_errno(keep_lookup(fs->store, view, dir, name, &a));
 	if (err == ENOENT && !gone) {
@@ -70,14 +71,17 @@ void kfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		memset(&e, 0, sizeof(e));
 		e.ino = 0;
 		e.entry_timeout = slot ? KFS_VIEW_TIMEOUT : KFS_TIMEOUT;
+		kfs_gate_leave(fs);
 		fuse_reply_entry(req, &e);
 		return;
 	}
 	if (err) {
+		kfs_gate_leave(fs);
 		fuse_reply_err(req, err);
 		return;
 	}
 	kfs_reply_entry(req, slot, &a);
+	kfs_gate_leave(fs);
 }
 
 void kfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -230,6 +234,7 @@ void kfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	uint64_t dir;
 
 	int err = resolve_live(fs, parent, &dir);
+	kfs_gate_enter(fs);
 	if (!err)
 		err = kfs_errno(keep_mknod(fs->store, dir, name, mode, rdev,
 					   &c, &a));
@@ -237,6 +242,7 @@ void kfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, err);
 	else
 		kfs_reply_entry(req, KEEP_LIVE, &a);
+	kfs_gate_leave(fs);
 }
 
 void kfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -252,12 +258,14 @@ void kfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	int err = resolve_live(fs, parent, &dir);
+	kfs_gate_enter(fs);
 	if (!err)
 		err = kfs_errno(keep_mkdir(fs->store, dir, name, mode, &c, &a));
 	if (err)
 		fuse_reply_err(req, err);
 	else
 		kfs_reply_entry(req, KEEP_LIVE, &a);
+	kfs_gate_leave(fs);
 }
 
 void kfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -300,6 +308,7 @@ void kfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	uint64_t dir;
 
 	int err = resolve_live(fs, parent, &dir);
+	kfs_gate_enter(fs);
 	if (!err)
 		err = kfs_errno(keep_symlink(fs->store, dir, name, link, &c,
 					     &a));
@@ -307,6 +316,7 @@ void kfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		fuse_reply_err(req, err);
 	else
 		kfs_reply_entry(req, KEEP_LIVE, &a);
+	kfs_gate_leave(fs);
 }
 
 void kfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -353,12 +363,14 @@ void kfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	int err = resolve_live(fs, ino, &i);
 	if (!err)
 		err = resolve_live(fs, newparent, &dir);
+	kfs_gate_enter(fs);
 	if (!err)
 		err = kfs_errno(keep_link(fs->store, i, dir, newname, &a));
 	if (err)
 		fuse_reply_err(req, err);
 	else
 		kfs_reply_entry(req, KEEP_LIVE, &a);
+	kfs_gate_leave(fs);
 }
 
 /* ---- directories --------------------------------------------------------- */
@@ -563,10 +575,14 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (!full && !err) {
 		uint64_t from = off > DOT_ENTRIES ? (uint64_t)off - DOT_ENTRIES
 						  : 0;
+		if (plus && !snapdir)
+			kfs_gate_enter(fs);
 		int rc = snapdir ? keep_snapshot_list(fs->store, from, snap_cb,
 						      &d)
 				 : keep_readdir(fs->store, view, dir, from,
 						fill_cb, &d);
+		if (plus && !snapdir)
+			kfs_gate_leave(fs);
 		/* a callback that stopped the walk says why in d.err (0:
 		 * the buffer is full) */
 		err = d.stopped ? d.err : kfs_errno(rc);

@@ -276,10 +276,6 @@ void kfs_snap_lookup(fuse_req_t req, const char *name)
 
 /* ---- mkdir, rmdir, rename -------------------------------------------------- */
 
-/* FUSE's file handle of a node (fuse_encode_fh in the kernel: the node id
- * in two 32-bit words and the generation, type FILEID_INO64_GEN). */
-#define KFS_FH_TYPE 0x81
-
 /* At most this many files are held still at once; past it the rest are
  * flushed one by one (each whole, not all at one instant). */
 #define FLUSH_MAX_HELD 256
@@ -380,7 +376,7 @@ int kfs_flush_park(struct kfs *fs, fuse_req_t req)
 }
 
 /* Answer the parked FSYNCs and let the helpers go. */
-static void flush_end(struct kfs *fs)
+void kfs_flush_end(struct kfs *fs)
 {
 	pthread_mutex_lock(&fs->flush_mu);
 	struct kfs_flush *f = fs->flush;
@@ -398,8 +394,8 @@ static void flush_end(struct kfs *fs)
 }
 
 /* Design note 1: have the kernel hand over what write() has accepted and
- * hold the files still.  Every call is followed by flush_end(). */
-static void flush_begin(struct kfs *fs)
+ * hold the files still.  Every call is followed by kfs_flush_end(). */
+void kfs_flush_begin(struct kfs *fs)
 {
 	struct statfs sf;
 	struct stat st;
@@ -505,10 +501,10 @@ int kfs_snap_create(struct kfs *fs, const char *name, int origin,
 	int rc = fs->cfg->read_only ? EROFS : keep_snapshot_name_check(name);
 	if (!rc) {
 		pthread_mutex_lock(&fs->flush_lock);
-		flush_begin(fs);
+		kfs_flush_begin(fs);
 		kfs_times_restore_all(fs);
 		rc = keep_snapshot_create(fs->store, name, origin, &snap);
-		flush_end(fs);
+		kfs_flush_end(fs);
 		pthread_mutex_unlock(&fs->flush_lock);
 	}
 	if (!rc) {

@@ -48,62 +48,6 @@ const char usage_diff[] =
     "               the change journal (slower; the same answer)\n"
     "   -h, --help  show this help\n";
 
-/* ---- printing paths ----------------------------------------------------- */
-
-static bool needs_quotes(const char *p)
-{
-	for (const unsigned char *c = (const unsigned char *)p; *c; c++)
-		if (*c < 0x20 || *c == 0x7f || *c == '"' || *c == '\\')
-			return true;
-	return strstr(p, " -> ") != NULL;
-}
-
-static void put_path(const char *p)
-{
-	if (!needs_quotes(p)) {
-		fputs(p, stdout);
-		return;
-	}
-	putchar('"');
-	for (const unsigned char *c = (const unsigned char *)p; *c; c++) {
-		switch (*c) {
-		case '"':
-			fputs("\\\"", stdout);
-			break;
-		case '\\':
-			fputs("\\\\", stdout);
-			break;
-		case '\a':
-			fputs("\\a", stdout);
-			break;
-		case '\b':
-			fputs("\\b", stdout);
-			break;
-		case '\t':
-			fputs("\\t", stdout);
-			break;
-		case '\n':
-			fputs("\\n", stdout);
-			break;
-		case '\v':
-			fputs("\\v", stdout);
-			break;
-		case '\f':
-			fputs("\\f", stdout);
-			break;
-		case '\r':
-			fputs("\\r", stdout);
-			break;
-		default:
-			if (*c < 0x20 || *c == 0x7f)
-				printf("\\%03o", *c);
-			else
-				putchar(*c);
-		}
-	}
-	putchar('"');
-}
-
 /* Length of the valid UTF-8 sequence at p, 0 if there is none. */
 static size_t utf8_len(const unsigned char *p)
 {
@@ -296,13 +240,13 @@ static int each(void *ctx, const struct keep_diff_entry *e)
 		print_json(o, e);
 	} else if (e->kind == KEEP_DIFF_RENAMED) {
 		fputs("R ", stdout);
-		put_path(e->path_a);
+		put_path(stdout, e->path_a);
 		fputs(" -> ", stdout);
-		put_path(e->path_b);
+		put_path(stdout, e->path_b);
 		putchar('\n');
 	} else {
 		printf("%c ", e->kind);
-		put_path(e->kind == KEEP_DIFF_REMOVED ? e->path_a : e->path_b);
+		put_path(stdout, e->kind == KEEP_DIFF_REMOVED ? e->path_a : e->path_b);
 		putchar('\n');
 	}
 	o->n++;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "keep.h"
+#include "kfs.h"
 #include "util_i.h"
 
 #define CMD(n, f, fl, sum, use) \
@@ -34,6 +35,12 @@ static const struct command commands[] = {
 	 .usage = usage_snapshot,
 	 .ctl_fn = ctl_snapshot},
 	CMD("delete", cmd_delete, 0, "delete snapshots", usage_delete),
+	{.name = "restore",
+	 .fn = cmd_restore,
+	 .flags = CMD_VIA_DAEMON,
+	 .summary = "make the tree or paths what they were in a snapshot",
+	 .usage = usage_restore,
+	 .ctl_fn = ctl_restore},
 	CMD("rename", cmd_rename, 0, "rename a snapshot", usage_rename),
 	CMD("list", cmd_list, 0, "list the snapshots (or commits) of a store",
 	    usage_list),
@@ -117,7 +124,10 @@ int daemon_ctl(struct kfs_ctl *c, int argc, char **argv)
 	/* requests run one at a time: getopt's state is ours */
 	optind = 0;
 	opterr = 0;
-	return cmd->ctl_fn(c, argc, argv);
+	tool_streams(kfs_ctl_out(c), kfs_ctl_err(c));
+	int status = cmd->ctl_fn(c, argc, argv);
+	tool_streams(NULL, NULL);
+	return status;
 }
 
 static int run_command(const struct command *cmd, int argc, char **argv)

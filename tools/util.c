@@ -8,6 +8,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <libgen.h>
@@ -25,14 +26,25 @@
 
 /* ---- messages ------------------------------------------------------------ */
 
+/* Where commands print: the process's streams, or in the daemon those of
+ * the control client being served (tool_streams). */
+FILE *tool_out, *tool_err;
+
+void tool_streams(FILE *out, FILE *err)
+{
+	tool_out = out;
+	tool_err = err;
+}
+
+
 static void vreport(const char *fmt, va_list ap)
 {
 	/* stdout first, so what was printed before the error stays in order
 	 * when both go to the same place */
-	fflush(stdout);
-	fputs("keepfs: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	fflush(TOOL_OUT);
+	fputs("keepfs: ", TOOL_ERR);
+	vfprintf(TOOL_ERR, fmt, ap);
+	fputc('\n', TOOL_ERR);
 }
 
 noreturn void die(const char *fmt, ...)
@@ -394,6 +406,62 @@ const char *proc_comm(pid_t pid, char *buf, size_t len)
 	if (f)
 		fclose(f);
 	return buf;
+}
+
+/* ---- paths as printed ---------------------------------------------------- */
+
+static bool needs_quotes(const char *p)
+{
+	for (const unsigned char *c = (const unsigned char *)p; *c; c++)
+		if (*c < 0x20 || *c == 0x7f || *c == '"' || *c == '\\')
+			return true;
+	return strstr(p, " -> ") != NULL;
+}
+
+void put_path(FILE *f, const char *p)
+{
+	if (!needs_quotes(p)) {
+		fputs(p, f);
+		return;
+	}
+	fputc('"', f);
+	for (const unsigned char *c = (const unsigned char *)p; *c; c++) {
+		switch (*c) {
+		case '"':
+			fputs("\\\"", f);
+			break;
+		case '\\':
+			fputs("\\\\", f);
+			break;
+		case '\a':
+			fputs("\\a", f);
+			break;
+		case '\b':
+			fputs("\\b", f);
+			break;
+		case '\t':
+			fputs("\\t", f);
+			break;
+		case '\n':
+			fputs("\\n", f);
+			break;
+		case '\v':
+			fputs("\\v", f);
+			break;
+		case '\f':
+			fputs("\\f", f);
+			break;
+		case '\r':
+			fputs("\\r", f);
+			break;
+		default:
+			if (*c < 0x20 || *c == 0x7f)
+				fprintf(f, "\\%03o", *c);
+			else
+				fputc(*c, f);
+		}
+	}
+	fputc('"', f);
 }
 
 /* ---- versions ------------------------------------------------------------ */

@@ -52,9 +52,11 @@ int cmd_rename(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_cat(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
 int cmd_ctl_ping(int argc, char **argv);
 
 int ctl_snapshot(struct kfs_ctl *c, int argc, char **argv);
+int ctl_restore(struct kfs_ctl *c, int argc, char **argv);
 int ctl_ping(struct kfs_ctl *c, int argc, char **argv);
 
 extern const char usage_init[];
@@ -69,6 +71,7 @@ extern const char usage_rename[];
 extern const char usage_list[];
 extern const char usage_cat[];
 extern const char usage_diff[];
+extern const char usage_restore[];
 extern const char usage_ctl_ping[];
 
 /* ---- the control socket (ctl.c) ------------------------------------------ */
@@ -92,6 +95,14 @@ int ctl_error(struct kfs_ctl *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* ---- messages ------------------------------------------------------------ */
+
+/* Where error() and the commands that run in the daemon print; NULL:
+ * stdout and stderr.  daemon_ctl() sets them for each request (requests
+ * run one at a time). */
+void tool_streams(FILE *out, FILE *err);
+extern FILE *tool_out, *tool_err;
+#define TOOL_OUT (tool_out ? tool_out : stdout)
+#define TOOL_ERR (tool_err ? tool_err : stderr)
 
 /* Print "keepfs: msg" and exit 1. */
 noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -153,6 +164,10 @@ const struct mount_entry *mounts_find_store(const struct mount_entry *m,
  * failure prints the reason and returns EXIT_FAILED.
  */
 int resolve_target(const char *arg, char **store, char **mnt);
+
+/* Print a path as git quotes it: in double quotes with C escapes when it
+ * holds a control byte, '"', '\\' or " -> ", else as it is. */
+void put_path(FILE *f, const char *p);
 
 /* ---- versions ------------------------------------------------------------ */
 
