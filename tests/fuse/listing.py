@@ -5,7 +5,8 @@ Each line: path, type, mode, owner, size, nlink, rdev, mtime and ctime in
 ns, the hard-link group (the first path seen for the inode), the symlink
 target, every extended attribute, the data/hole map (SEEK_DATA/SEEK_HOLE)
 and a SHA-256 of the content.  Files whose name starts with "atime-" are
-not read, and their atime is listed too.
+not read, and their atime is listed too.  With LISTING_NO_CTIME=1 in the
+environment ctime is left out (a restore moves it, as any change does).
 """
 import hashlib
 import os
@@ -51,7 +52,9 @@ def main():
             kind = stat.S_IFMT(st.st_mode)
             row = [repr(rel).strip("'"), oct(kind), oct(stat.S_IMODE(st.st_mode)),
                    f"{st.st_uid}:{st.st_gid}", str(st.st_size), str(st.st_nlink),
-                   str(st.st_rdev), str(st.st_mtime_ns), str(st.st_ctime_ns)]
+                   str(st.st_rdev), str(st.st_mtime_ns)]
+            if os.environ.get("LISTING_NO_CTIME") != "1":
+                row.append(str(st.st_ctime_ns))
             key = st.st_ino
             if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
                 row.append("group=" + groups.setdefault(key, rel))
