@@ -160,9 +160,9 @@ static char *listing(struct keep_store *s, uint64_t view, const char *path,
 	/* what is skipped does not count as a link either */
 	size_t kept = 0;
 	for (size_t i = 0; i < l.n; i++) {
-		if (skip && !strncmp(l.v[i].path + 2, skip, skiplen) &&
-		    (l.v[i].path[2 + skiplen] == '\0' ||
-		     l.v[i].path[2 + skiplen] == '/')) {
+		const char *rel = l.v[i].path[1] ? l.v[i].path + 2 : "";
+		if (skip && !strncmp(rel, skip, skiplen) &&
+		    (rel[skiplen] == '\0' || rel[skiplen] == '/')) {
 			free(l.v[i].path);
 			free(l.v[i].text);
 			continue;
