@@ -1,5 +1,5 @@
 # bench/lib.sh - what the single-purpose benchmarks share (snapshot.sh,
-# diff.sh): messages, the keepfs binary, a scratch directory that is cleaned
+# diff.sh, restore.sh): messages, the keepfs binary, a scratch directory that is cleaned
 # up however the script ends, and one keepfs mount at a time.  Source it
 # from the repository root, after setting BENCH_DIR, KEEPFS (or "auto") and
 # optionally KEEPFS_OPTS.
@@ -99,4 +99,38 @@ bench_umount() {
 	fusermount3 -u "$MNT"
 	stop_daemon
 	MNT=
+}
+
+# bench_bytes SIZE: "10M" -> 10485760 (suffixes M and G)
+bench_bytes() {
+	local n=${1%[MmGg]}
+	case "$1" in
+	*[Mm]) echo $((n * 1024 * 1024)) ;;
+	*[Gg]) echo $((n * 1024 * 1024 * 1024)) ;;
+	*) echo "$1" ;;
+	esac
+}
+
+# bench_fill DIR BYTES: DIR (made) filled with BYTES of incompressible data
+# in 64 MiB files, each fsynced
+bench_fill() {
+	python3 - "$1" "$2" <<'PY'
+import os, sys
+d, total = sys.argv[1], int(sys.argv[2])
+os.makedirs(d)
+chunk, per_file = 1 << 20, 64 << 20
+done, i = 0, 0
+while done < total:
+    n = min(per_file, total - done)
+    with open(os.path.join(d, "f%04d" % i), "wb") as f:
+        left = n
+        while left:
+            k = min(chunk, left)
+            f.write(os.urandom(k))
+            left -= k
+        f.flush()
+        os.fsync(f.fileno())
+    done += n
+    i += 1
+PY
 }

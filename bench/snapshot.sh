@@ -44,17 +44,8 @@ KEEPFS_OPTS=${KEEPFS_OPTS:-}
 case "$RUNS" in ''|*[!0-9]*|0) die "bad number of runs '$RUNS'" ;; esac
 bench_require
 
-# bytes SIZE: "10M" -> 10485760
-bytes() {
-	local n=${1%[MmGg]}
-	case "$1" in
-	*[Mm]) echo $((n * 1024 * 1024)) ;;
-	*[Gg]) echo $((n * 1024 * 1024 * 1024)) ;;
-	*) echo "$1" ;;
-	esac
-}
 for s in $SIZES; do
-	case "$(bytes "$s")" in ''|*[!0-9]*) die "bad size '$s'" ;; esac
+	case "$(bench_bytes "$s")" in ''|*[!0-9]*) die "bad size '$s'" ;; esac
 done
 
 bench_scratch snapshot
@@ -62,31 +53,13 @@ bench_scratch snapshot
 # measure SIZE: writes "mkdir_ms cli_ms dirty_ms" to $base/SIZE.res
 measure() {
 	local size=$1 dir=$base/$1 total
-	total=$(bytes "$size")
+	total=$(bench_bytes "$size")
 	mkdir -p "$dir/mnt"
 	"$KEEPFS" init "$dir/store" >/dev/null
 	bench_mount "$dir/store" "$dir/mnt" "$dir/daemon.log"
 
 	msg "$size: writing $total bytes"
-	python3 - "$MNT/data" "$total" <<'PY'
-import os, sys
-d, total = sys.argv[1], int(sys.argv[2])
-os.makedirs(d)
-chunk, per_file = 1 << 20, 64 << 20
-done, i = 0, 0
-while done < total:
-    n = min(per_file, total - done)
-    with open(os.path.join(d, "f%04d" % i), "wb") as f:
-        left = n
-        while left:
-            k = min(chunk, left)
-            f.write(os.urandom(k))
-            left -= k
-        f.flush()
-        os.fsync(f.fileno())
-    done += n
-    i += 1
-PY
+	bench_fill "$MNT/data" "$total"
 	sync
 	msg "$size: timing snapshots"
 	python3 - "$MNT" "$KEEPFS" "$RUNS" >"$base/$size.res" <<'PY'
