@@ -568,8 +568,7 @@ static int restore_rows(struct rs *r, struct robj *o, uint64_t parent)
 }
 
 /* Restore one path (design note 1). */
-static int restore_path(struct rs *r, const char *path, const char *to,
-			size_t index)
+static int restore_path(struct rs *r, const char *path, const char *to)
 {
 	const char *dest = to ? to : path;
 	char dname[KEEP_NAME_MAX + 1];
@@ -613,7 +612,6 @@ static int restore_path(struct rs *r, const char *path, const char *to,
 			return EEXIST;
 		}
 	}
-	(void)index;
 
 	/* F's parent of the top, for a directory's parent link */
 	struct kinode ftop;
@@ -806,10 +804,10 @@ int keep_restore(struct keep_store *s, const struct keep_restore_req *req,
 		goto out;
 	r.now = keep_now_ns();
 	if (npaths == 0) {
-		rc = restore_path(&r, "", NULL, 0);
+		rc = restore_path(&r, "", NULL);
 	} else {
 		for (size_t i = 0; !rc && i < npaths; i++) {
-			rc = restore_path(&r, req->paths[i], req->to, i);
+			rc = restore_path(&r, req->paths[i], req->to);
 			if (rc && r.bad) {
 				res.bad = r.bad;
 				res.bad_index = i;
@@ -840,9 +838,9 @@ int keep_restore(struct keep_store *s, const struct keep_restore_req *req,
 	if (rc)
 		res = (struct keep_restore_result){0};
 out:
-	if (rc && rc != KEEP_E_READONLY && r.nevs == 0 && !res.bad)
-		keep_log(LOG_DEBUG, "restore refused: %s", keep_strerror(rc));
-	else if (rc && !res.bad)
+	/* an errno is a refusal, for the caller to explain; our own codes
+	 * are failures */
+	if (rc < 0)
 		keep_log(LOG_ERR, "restore from commit %llu failed: %s",
 			 (unsigned long long)req->from, keep_strerror(rc));
 	pthread_mutex_unlock(&s->mu);

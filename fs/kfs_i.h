@@ -182,6 +182,8 @@ int kfs_node_close(struct kfs_nodes *t, uint64_t nodeid, int writer,
  * kernel holds no dirty pages of it (close writes them back, and a shared
  * mapping keeps its handle open). */
 uint64_t kfs_node_writers(struct kfs_nodes *t, uint64_t nodeid);
+/* Does the kernel hold the node (is it in the table)? */
+int kfs_node_held(struct kfs_nodes *t, uint64_t nodeid);
 /* A restore changed the live node's object behind the kernel: forget its
  * time pin, cached xattr state and attributes.  Returns 1 if the kernel
  * holds the node, 0 if not. */

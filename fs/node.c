@@ -514,6 +514,14 @@ int kfs_node_take_attr_stale(struct kfs_nodes *t, uint64_t nodeid)
 	return stale;
 }
 
+int kfs_node_held(struct kfs_nodes *t, uint64_t nodeid)
+{
+	pthread_mutex_lock(&t->lock);
+	int held = find(t, nodeid) != NULL;
+	pthread_mutex_unlock(&t->lock);
+	return held;
+}
+
 int kfs_node_restored(struct kfs_nodes *t, uint64_t nodeid)
 {
 	int held = 0;

@@ -240,7 +240,7 @@ int kfs_restore(struct kfs *fs, const struct keep_restore_req *req,
 			inval_inode(fs, g.names[i].parent);
 	}
 	for (size_t i = 0; i < g.ngone; i++)
-		if (!kfs_node_restored(&fs->nodes, g.gone[i]))
+		if (!kfs_node_held(&fs->nodes, g.gone[i]))
 			keep_forget(fs->store, g.gone[i]);
 out:
 	gathered_free(&g);

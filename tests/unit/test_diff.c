@@ -105,26 +105,6 @@ static void is_diff(struct keep_store *s, uint64_t a, uint64_t b,
 	free(f);
 }
 
-static uint64_t commit(struct keep_store *s)
-{
-	uint64_t id = 0;
-	int rc = keep_commit(s, &id);
-
-	if (rc)
-		diag("commit: %s", keep_strerror(rc));
-	return id;
-}
-
-static uint64_t mkdir_(struct keep_store *s, uint64_t parent, const char *name)
-{
-	struct keep_attr a;
-	int rc = keep_mkdir(s, parent, name, 0755, unit_cred(), &a);
-
-	if (rc)
-		diag("mkdir %s: %s", name, keep_strerror(rc));
-	return rc ? 0 : a.ino;
-}
-
 static void setmode(struct keep_store *s, uint64_t ino, uint32_t mode)
 {
 	struct keep_attr a = {.mode = mode};
@@ -141,30 +121,30 @@ static void t_kinds(void)
 	uint64_t R = KEEP_ROOT_INO, d, e, f, g, c0, c1, c2, c3, c4, c5;
 	struct keep_attr a;
 
-	d = mkdir_(s, R, "d");
-	e = mkdir_(s, R, "e");
+	d = unit_mkdir(s, R, "d");
+	e = unit_mkdir(s, R, "e");
 	f = unit_file(s, d, "f", "one", 3);
 	g = unit_file(s, R, "g", "gee", 3);
 	unit_file(s, R, "h", "aitch", 5);
-	c0 = commit(s);
+	c0 = unit_commit(s);
 	is_diff(s, c0, c0, "", "a view against itself: nothing");
 	is_diff(s, c0, KEEP_LIVE, "", "nothing changed since the commit");
 
 	unit_file(s, d, "new", "x", 1);
 	keep_unlink(s, R, "h");
 	keep_write(s, g, 0, "GEE", 3);
-	c1 = commit(s);
+	c1 = unit_commit(s);
 	is_diff(s, c0, c1, "+ d/new, M g, - h", "added, modified, removed");
 	is_diff(s, c1, c0, "- d/new, M g, + h", "the reverse reads backwards");
 
 	keep_rename(s, d, "f", d, "f2", 0);
 	keep_rename(s, R, "g", e, "g", 0);
-	c2 = commit(s);
+	c2 = unit_commit(s);
 	is_diff(s, c1, c2, "R d/f -> d/f2, R g -> e/g",
 		"renames within and across directories");
 
 	keep_rename(s, R, "d", e, "d", 0);
-	c3 = commit(s);
+	c3 = unit_commit(s);
 	is_diff(s, c2, c3, "R d -> e/d",
 		"a renamed directory is one line, not its contents");
 
@@ -172,7 +152,7 @@ static void t_kinds(void)
 	uint64_t t = unit_file(s, e, "tmp", "new content", 11);
 	keep_rename(s, e, "tmp", e, "g", 0);
 	keep_forget(s, g);
-	c4 = commit(s);
+	c4 = unit_commit(s);
 	is_diff(s, c3, c4, "M e/g",
 		"rename-over is a modification of the path");
 	{
@@ -194,8 +174,8 @@ static void t_kinds(void)
 	keep_setxattr(s, t, "user.k", "v", 1, 0);
 	keep_symlink(s, R, "ln", "target", unit_cred(), &a);
 	uint64_t ln = a.ino;
-	mkdir_(s, e, "sub"); /* e's times change: e is not M */
-	c5 = commit(s);
+	unit_mkdir(s, e, "sub"); /* e's times change: e is not M */
+	c5 = unit_commit(s);
 	is_diff(s, c4, c5, "M e/d/f2, M e/g, + e/sub, + ln",
 		"chmod, xattr, new symlink, a directory with a new entry");
 	{
@@ -210,16 +190,16 @@ static void t_kinds(void)
 	(void)ln;
 
 	/* hard links */
-	uint64_t c6 = commit(s);
+	uint64_t c6 = unit_commit(s);
 	keep_link(s, t, R, "hard", &a);
-	uint64_t c7 = commit(s);
+	uint64_t c7 = unit_commit(s);
 	is_diff(s, c6, c7, "+ hard", "a new hard link");
 	keep_write(s, t, 0, "NEW", 3);
-	uint64_t c8 = commit(s);
+	uint64_t c8 = unit_commit(s);
 	is_diff(s, c7, c8, "M e/g, M hard",
 		"a changed file shows under each name");
 	keep_unlink(s, e, "g");
-	uint64_t c9 = commit(s);
+	uint64_t c9 = unit_commit(s);
 	is_diff(s, c8, c9, "- e/g", "one link removed");
 	{
 		struct lines l = {.full = true};
@@ -258,18 +238,18 @@ static void t_kinds(void)
 	keep_store_set_write_times(s, 1);
 
 	/* trees */
-	uint64_t c10 = commit(s);
-	uint64_t x = mkdir_(s, R, "x");
-	uint64_t y = mkdir_(s, x, "y");
+	uint64_t c10 = unit_commit(s);
+	uint64_t x = unit_mkdir(s, R, "x");
+	uint64_t y = unit_mkdir(s, x, "y");
 	unit_file(s, y, "1", "1", 1);
 	unit_file(s, x, "2", "2", 1);
-	uint64_t c11 = commit(s);
+	uint64_t c11 = unit_commit(s);
 	is_diff(s, c10, c11, "+ x, + x/2, + x/y, + x/y/1", "a tree added");
 	keep_unlink(s, y, "1");
 	keep_rmdir(s, x, "y");
 	keep_unlink(s, x, "2");
 	keep_rmdir(s, R, "x");
-	uint64_t c12 = commit(s);
+	uint64_t c12 = unit_commit(s);
 	is_diff(s, c11, c12, "- x, - x/2, - x/y, - x/y/1", "a tree removed");
 	is_diff(s, c10, c12, "", "made and removed in between: nothing");
 
@@ -297,7 +277,7 @@ static void t_kinds(void)
 	is_int(problems, 0, "fsck: no problems");
 
 	/* a read-only handle: committed state only */
-	commit(s);
+	unit_commit(s);
 	keep_store_close(s);
 	s = unit_reopen(NULL, "kinds", KEEP_OPEN_RDONLY);
 	is_diff(s, c12, KEEP_LIVE, "M ., + a\nb, M e/sub",
@@ -797,7 +777,7 @@ static void t_brute(void)
 	size_t ndirs = 1, ncommits = 0, kinds[13] = {0}, changes = 0;
 	int bad = 0, pairs = 0;
 
-	commits[ncommits++] = commit(s);
+	commits[ncommits++] = unit_commit(s);
 	for (int round = 0; round < 40; round++) {
 		for (int i = 0; i < 60; i++)
 			random_op(s, dirs, &ndirs, kinds);
@@ -807,9 +787,9 @@ static void t_brute(void)
 		bad += !check_pair(s, KEEP_LIVE, old, &changes);
 		pairs += 2;
 		if (round % 2 == 0 && ncommits < 64)
-			commits[ncommits++] = commit(s);
+			commits[ncommits++] = unit_commit(s);
 	}
-	commits[ncommits++] = commit(s);
+	commits[ncommits++] = unit_commit(s);
 	for (int i = 0; i < 40; i++) {
 		uint64_t a = commits[unit_rand() % ncommits];
 		uint64_t b = commits[unit_rand() % ncommits];
@@ -852,11 +832,11 @@ static void t_old_store(void)
 	uint64_t c1, c2, c3, problems = 0;
 
 	uint64_t ia = unit_file(s, KEEP_ROOT_INO, "a", "a", 1);
-	c1 = commit(s);
+	c1 = unit_commit(s);
 	unit_file(s, KEEP_ROOT_INO, "b", "b", 1);
 	keep_unlink(s, KEEP_ROOT_INO, "a");
 	keep_forget(s, ia);
-	c2 = commit(s);
+	c2 = unit_commit(s);
 	keep_store_close(s);
 	/* as a store made before the journal */
 	unit_sql("old", "DROP TABLE changes; DROP INDEX dirents_ino; "
@@ -869,7 +849,7 @@ static void t_old_store(void)
 
 	s = unit_reopen(NULL, "old", KEEP_OPEN_WRITE);
 	unit_file(s, KEEP_ROOT_INO, "c", "c", 1);
-	c3 = commit(s);
+	c3 = unit_commit(s);
 	is_diff(s, c1, c3, "- a, + b, + c", "reaching before the journal");
 	is_diff(s, c2, c3, "+ c", "within the journal");
 	is_int(keep_check(s, 0, NULL, NULL, &problems), 0, "fsck clean");

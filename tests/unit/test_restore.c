@@ -192,26 +192,6 @@ static char *listing(struct keep_store *s, uint64_t view, const char *path,
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static uint64_t commit(struct keep_store *s)
-{
-	uint64_t id = 0;
-	int rc = keep_commit(s, &id);
-
-	if (rc)
-		diag("commit: %s", keep_strerror(rc));
-	return id;
-}
-
-static uint64_t mkdir_(struct keep_store *s, uint64_t parent, const char *name)
-{
-	struct keep_attr a;
-	int rc = keep_mkdir(s, parent, name, 0755, unit_cred(), &a);
-
-	if (rc)
-		diag("mkdir %s: %s", name, keep_strerror(rc));
-	return rc ? 0 : a.ino;
-}
-
 static uint64_t problems(struct keep_store *s)
 {
 	uint64_t n = 0;
@@ -265,7 +245,7 @@ static void t_whole(void)
 	uint8_t big[20000];
 
 	unit_fill_random(big, sizeof(big));
-	uint64_t d = mkdir_(s, KEEP_ROOT_INO, "state");
+	uint64_t d = unit_mkdir(s, KEEP_ROOT_INO, "state");
 	uint64_t f = unit_file(s, d, "memory.jsonl", big, sizeof(big));
 	unit_file(s, d, "mcp.json", "{\"a\":1}\n", 8);
 	keep_link(s, f, KEEP_ROOT_INO, "hard", NULL);
@@ -283,14 +263,14 @@ static void t_whole(void)
 	keep_setxattr(s, f, "user.k", "v2", 2, 0);
 	keep_rename(s, d, "mcp.json", KEEP_ROOT_INO, "moved.json", 0);
 	unit_file(s, KEEP_ROOT_INO, "new.txt", "new", 3);
-	commit(s);
+	unit_commit(s);
 	keep_unlink(s, d, "memory.jsonl");
 	keep_unlink(s, d, "link");
 	keep_unlink(s, KEEP_ROOT_INO, "hard");
 	keep_forget(s, f);
 	is_int(keep_rmdir(s, KEEP_ROOT_INO, "state"), 0, "rm -rf state");
 	keep_forget(s, d);
-	commit(s);
+	unit_commit(s);
 	char *damaged = listing(s, KEEP_LIVE, NULL, true, NULL);
 	long long blobs = rows("whole", "blobs");
 
@@ -349,12 +329,12 @@ static void t_paths(void)
 	struct keep_snapshot snap;
 	char name[32];
 
-	uint64_t d = mkdir_(s, KEEP_ROOT_INO, "d");
+	uint64_t d = unit_mkdir(s, KEEP_ROOT_INO, "d");
 	for (int i = 0; i < 20; i++) {
 		snprintf(name, sizeof(name), "f%02d", i);
 		unit_file(s, d, name, name, strlen(name));
 	}
-	uint64_t sub = mkdir_(s, d, "sub");
+	uint64_t sub = unit_mkdir(s, d, "sub");
 	uint64_t g = unit_file(s, sub, "g", "gee", 3);
 	keep_link(s, g, KEEP_ROOT_INO, "g-outside", NULL);
 	keep_snapshot_create(s, "s1", KEEP_ORIGIN_MANUAL, &snap);
@@ -426,7 +406,7 @@ static void t_paths(void)
 	uint64_t f3 = unit_ino(s, KEEP_LIVE, d, "f03");
 	keep_unlink(s, d, "f03");
 	keep_forget(s, f3);
-	uint64_t nd = mkdir_(s, d, "f03");
+	uint64_t nd = unit_mkdir(s, d, "f03");
 	unit_file(s, nd, "inside", "x", 1);
 	is_int(restore(s, snap.commit, "d/f03", NULL, NULL, &res), 0,
 	       "restore a file where a directory now is");
@@ -459,7 +439,7 @@ static void t_paths(void)
 	       "a taken snapshot name: EEXIST");
 	is_int(res.bad, KEEP_RESTORE_SNAPSHOT, "... said to be the snapshot");
 	keep_rename(s, KEEP_ROOT_INO, "d", KEEP_ROOT_INO, "d2", 0);
-	commit(s);
+	unit_commit(s);
 	free(all);
 	all = listing(s, KEEP_LIVE, NULL, true, NULL);
 	last = keep_last_commit(s);
@@ -592,7 +572,7 @@ static void t_random(void)
 		for (int i = 0; i < 40; i++)
 			random_op(s, dirs, &ndirs);
 		if (ncommits < 64)
-			commits[ncommits++] = commit(s);
+			commits[ncommits++] = unit_commit(s);
 		uint64_t from = commits[unit_rand() % ncommits];
 		char *path = random_path(s, from);
 		bool to = unit_rand() % 5 == 0 && *path;

@@ -167,6 +167,29 @@ static inline uint64_t unit_file(struct keep_store *s, uint64_t parent,
 	return a.ino;
 }
 
+/* keep_commit; the commit's id, 0 on failure (diagnosed). */
+static inline uint64_t unit_commit(struct keep_store *s)
+{
+	uint64_t id = 0;
+	int rc = keep_commit(s, &id);
+
+	if (rc)
+		diag("commit: %s", keep_strerror(rc));
+	return id;
+}
+
+/* A directory (0755); its inode number, 0 on failure (diagnosed). */
+static inline uint64_t unit_mkdir(struct keep_store *s, uint64_t parent,
+				  const char *name)
+{
+	struct keep_attr a;
+	int rc = keep_mkdir(s, parent, name, 0755, unit_cred(), &a);
+
+	if (rc)
+		diag("mkdir %s: %s", name, keep_strerror(rc));
+	return rc ? 0 : a.ino;
+}
+
 /* Inode number of parent/name in view, 0 if the lookup fails. */
 static inline uint64_t unit_ino(struct keep_store *s, uint64_t view, uint64_t parent,
 			 const char *name)
