@@ -328,7 +328,15 @@ int db_journal_from(struct keep_store *s, uint64_t *from)
 
 /* ---- the queries of one diff --------------------------------------------- */
 
-enum dq_id { DQ_JOURNAL, DQ_FULL, DQ_NAMES_LIVE, DQ_NAMES_VIEW, DQ__COUNT };
+enum dq_id {
+	DQ_JOURNAL,
+	DQ_FULL,
+	DQ_NAMES_LIVE,
+	DQ_NAMES_VIEW,
+	DQ_ENTRIES,
+	DQ_POINTS,
+	DQ__COUNT
+};
 
 /* born or died in (?1, ?2] */
 #define IN_RANGE "(born > ?1 AND born <= ?2) OR (died > ?1 AND died <= ?2)"
@@ -345,6 +353,23 @@ static const char *const dq_sql[DQ__COUNT] = {
 		      "WHERE ino = ?1 AND died IS NULL",
     [DQ_NAMES_VIEW] = "SELECT parent, name FROM dirents WHERE ino = ?1 "
 		      "AND born <= ?2 AND (died IS NULL OR died > ?2)",
+    /* keep_history: a name's rows over a range of commits, by
+     * dirents_name; the commits that changed an object, by the primary
+     * keys (ino first) */
+    [DQ_ENTRIES] = "SELECT born, died, ino FROM dirents WHERE parent = ?1 "
+		   "AND name = ?2 AND born < ?4 AND (died IS NULL OR died > ?3) "
+		   "ORDER BY born",
+    [DQ_POINTS] = "SELECT born FROM inodes WHERE ino = ?1 AND born > ?2 "
+		  "AND born < ?3"
+		  " UNION SELECT born FROM blocks WHERE ino = ?1 AND born > ?2 "
+		  "AND born < ?3"
+		  " UNION SELECT died FROM blocks WHERE ino = ?1 AND died > ?2 "
+		  "AND died < ?3"
+		  " UNION SELECT born FROM xattrs WHERE ino = ?1 AND born > ?2 "
+		  "AND born < ?3"
+		  " UNION SELECT died FROM xattrs WHERE ino = ?1 AND died > ?2 "
+		  "AND died < ?3"
+		  " ORDER BY 1",
 };
 
 struct dq {
@@ -453,6 +478,61 @@ int db_dq_names(struct dq *q, uint64_t view, uint64_t ino, db_name_cb cb,
 	for (size_t i = 0; !rc && i < n; i++)
 		rc = cb(ctx, v[i].parent, v[i].name, v[i].len);
 	free(v);
+	return rc;
+}
+
+int db_dq_entries(struct dq *q, uint64_t parent, const char *name,
+		  uint64_t lo, uint64_t hi, db_entry_cb cb, void *ctx)
+{
+	sqlite3_stmt *st = dq_stmt(q, DQ_ENTRIES);
+	int src, rc = 0;
+
+	if (!st)
+		return KEEP_E_SQLITE;
+	if (too_big(parent) || too_big(lo) || too_big(hi))
+		return KEEP_E_INVAL;
+	sqlite3_bind_int64(st, 1, (int64_t)parent);
+	sqlite3_bind_blob(st, 2, name, (int)strlen(name), SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (int64_t)lo);
+	sqlite3_bind_int64(st, 4, (int64_t)hi);
+	while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t born = sqlite3_column_int64(st, 0);
+		int64_t died = sqlite3_column_type(st, 1) == SQLITE_NULL
+				   ? 0
+				   : sqlite3_column_int64(st, 1);
+		int64_t ino = sqlite3_column_int64(st, 2);
+		if (born < 1 || died < 0 || ino < 1) {
+			rc = KEEP_CORRUPT_BKPT("directory entry with a bad "
+					       "commit or inode number");
+			break;
+		}
+		rc = cb(ctx, (uint64_t)born, (uint64_t)died, (uint64_t)ino);
+	}
+	if (!rc && src != SQLITE_DONE)
+		rc = sql_err(q->s, src, "list a name's entries");
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc;
+}
+
+int db_dq_points(struct dq *q, uint64_t ino, uint64_t lo, uint64_t hi,
+		 db_ino_cb cb, void *ctx)
+{
+	sqlite3_stmt *st = dq_stmt(q, DQ_POINTS);
+	int src, rc = 0;
+
+	if (!st)
+		return KEEP_E_SQLITE;
+	if (too_big(ino) || too_big(lo) || too_big(hi))
+		return KEEP_E_INVAL;
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	sqlite3_bind_int64(st, 2, (int64_t)lo);
+	sqlite3_bind_int64(st, 3, (int64_t)hi);
+	while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW)
+		rc = cb(ctx, (uint64_t)sqlite3_column_int64(st, 0));
+	if (!rc && src != SQLITE_DONE)
+		rc = sql_err(q->s, src, "list an object's changes");
+	sqlite3_reset(st);
 	return rc;
 }
 

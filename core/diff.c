@@ -290,17 +290,19 @@ static bool dirty_at(const struct diff *d, uint64_t ino, uint64_t idx)
 	       bsearch(&key, d->dirt, d->ndirt, sizeof(key), cmp_dirt) != NULL;
 }
 
-/* Do the block contents of ino differ between the sides? */
-static int data_differs(struct diff *d, uint64_t ino, uint64_t size_a,
-			uint64_t size_b, bool *differs)
+/* Do the block contents of ino[0] in side a and ino[1] in side b differ?
+ * Dirty blocks are the live tree's, of one inode on both sides (a diff's:
+ * keep_history compares committed views only, so it has none). */
+static int data_differs(struct diff *d, const uint64_t ino[2],
+			uint64_t size_a, uint64_t size_b, bool *differs)
 {
 	struct blks b[2] = {{0}};
 	uint32_t bs = d->s->block_size;
 	int rc = 0;
 
 	for (int i = 0; i < 2 && !rc; i++)
-		rc = db_block_range(d->s, d->side[i].view, ino, 0, UINT64_MAX,
-				    take_block, &b[i]);
+		rc = db_block_range(d->s, d->side[i].view, ino[i], 0,
+				    UINT64_MAX, take_block, &b[i]);
 	*differs = false;
 	/* rows, merged by index; a dirty block is compared by its bytes */
 	size_t i = 0, j = 0;
@@ -309,13 +311,13 @@ static int data_differs(struct diff *d, uint64_t ino, uint64_t size_a,
 		uint64_t ib = j < b[1].n ? b[1].v[j].idx : UINT64_MAX;
 		uint64_t idx = ia < ib ? ia : ib;
 		bool same = ia == ib && b[0].v[i].blob == b[1].v[j].blob;
-		if (!same && !dirty_at(d, ino, idx))
+		if (!same && !dirty_at(d, ino[1], idx))
 			*differs = true;
 		i += ia == idx;
 		j += ib == idx;
 	}
 	/* dirty blocks, by their bytes */
-	struct dirt key = {ino, 0};
+	struct dirt key = {ino[1], 0};
 	size_t k = 0;
 	if (d->ndirt) {
 		/* first dirty block of ino */
@@ -329,14 +331,15 @@ static int data_differs(struct diff *d, uint64_t ino, uint64_t size_a,
 		}
 		k = lo;
 	}
-	for (; !rc && !*differs && k < d->ndirt && d->dirt[k].ino == ino; k++) {
+	for (; !rc && !*differs && k < d->ndirt && d->dirt[k].ino == ino[1];
+	     k++) {
 		uint64_t off = d->dirt[k].idx * bs;
 		size_t n[2] = {0, 0};
 		for (int s = 0; s < 2 && !rc; s++) {
 			uint64_t size = s ? size_b : size_a;
 			if (off < size)
-				rc = keep_read(d->s, d->side[s].view, ino, off,
-					       bs, d->buf[s], &n[s]);
+				rc = keep_read(d->s, d->side[s].view, ino[s],
+					       off, bs, d->buf[s], &n[s]);
 		}
 		if (!rc && (n[0] != n[1] || memcmp(d->buf[0], d->buf[1], n[0])))
 			*differs = true;
@@ -364,14 +367,15 @@ static int xattr_names(struct diff *d, uint64_t view, uint64_t ino,
 	return db_xattr_list(d->s, view, ino, x->names, x->len, &x->len);
 }
 
-static int xattrs_differ(struct diff *d, uint64_t ino, bool *differs)
+static int xattrs_differ(struct diff *d, const uint64_t ino[2],
+			 bool *differs)
 {
 	struct xlist x[2] = {{0}};
 	void *val[2] = {NULL, NULL};
 	int rc = 0;
 
 	for (int i = 0; i < 2 && !rc; i++)
-		rc = xattr_names(d, d->side[i].view, ino, &x[i]);
+		rc = xattr_names(d, d->side[i].view, ino[i], &x[i]);
 	*differs =
 	    !rc && (x[0].len != x[1].len ||
 		    (x[0].len && memcmp(x[0].names, x[1].names, x[0].len)));
@@ -379,8 +383,8 @@ static int xattrs_differ(struct diff *d, uint64_t ino, bool *differs)
 		const char *name = x[0].names + off;
 		size_t len[2];
 		for (int i = 0; i < 2 && !rc; i++) {
-			rc = db_xattr_get(d->s, d->side[i].view, ino, name,
-					  NULL, 0, &len[i]);
+			rc = db_xattr_get(d->s, d->side[i].view, ino[i],
+					  name, NULL, 0, &len[i]);
 			if (!rc) {
 				free(val[i]);
 				val[i] = malloc(len[i] ? len[i] : 1);
@@ -388,9 +392,9 @@ static int xattrs_differ(struct diff *d, uint64_t ino, bool *differs)
 					rc = KEEP_E_NOMEM;
 			}
 			if (!rc && len[i])
-				rc =
-				    db_xattr_get(d->s, d->side[i].view, ino,
-						 name, val[i], len[i], &len[i]);
+				rc = db_xattr_get(d->s, d->side[i].view,
+						  ino[i], name, val[i], len[i],
+						  &len[i]);
 		}
 		if (!rc && (len[0] != len[1] || memcmp(val[0], val[1], len[0])))
 			*differs = true;
@@ -408,6 +412,7 @@ static int compare(struct diff *d, const struct kinode *a,
 		   const struct kinode *b, unsigned *out)
 {
 	const struct keep_attr *x = &a->a, *y = &b->a;
+	const uint64_t ino[2] = {x->ino, y->ino};
 	unsigned f = 0;
 	bool differs = false;
 	int rc = 0;
@@ -421,16 +426,15 @@ static int compare(struct diff *d, const struct kinode *a,
 		/* content of another length is other content */
 		differs = x->size != y->size;
 		if (!differs)
-			rc =
-			    data_differs(d, x->ino, x->size, y->size, &differs);
+			rc = data_differs(d, ino, x->size, y->size, &differs);
 	} else if (S_ISLNK(x->mode)) {
 		char *t = malloc(2 * (SYMLINK_MAX + 1));
 		if (!t)
 			return KEEP_E_NOMEM;
-		rc = db_symlink_get(d->s, d->side[0].view, x->ino, t,
+		rc = db_symlink_get(d->s, d->side[0].view, ino[0], t,
 				    SYMLINK_MAX + 1);
 		if (!rc)
-			rc = db_symlink_get(d->s, d->side[1].view, x->ino,
+			rc = db_symlink_get(d->s, d->side[1].view, ino[1],
 					    t + SYMLINK_MAX + 1,
 					    SYMLINK_MAX + 1);
 		differs = !rc && strcmp(t, t + SYMLINK_MAX + 1) != 0;
@@ -439,12 +443,27 @@ static int compare(struct diff *d, const struct kinode *a,
 	if (differs)
 		f |= KEEP_DIFF_DATA;
 	if (!rc)
-		rc = xattrs_differ(d, x->ino, &differs);
+		rc = xattrs_differ(d, ino, &differs);
 	if (!rc && differs)
 		f |= KEEP_DIFF_XATTR;
 	if (!rc)
 		*out = f;
 	return rc;
+}
+
+int diff_objects(struct keep_store *s, uint64_t va, const struct kinode *a,
+		 uint64_t vb, const struct kinode *b, unsigned *flags)
+{
+	struct diff d = {.s = s};
+
+	d.side[0].view = va;
+	d.side[1].view = vb;
+	/* another type is another object: its bytes are not comparable */
+	if ((a->a.mode & S_IFMT) != (b->a.mode & S_IFMT)) {
+		*flags = KEEP_DIFF_DATA | KEEP_DIFF_ATTR;
+		return 0;
+	}
+	return compare(&d, a, b, flags);
 }
 
 /* ---- gathering ----------------------------------------------------------- */

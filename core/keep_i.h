@@ -450,5 +450,22 @@ typedef int (*db_name_cb)(void *ctx, uint64_t parent, const char *name,
 			  size_t len);
 int db_dq_names(struct dq *q, uint64_t view, uint64_t ino, db_name_cb cb,
 		void *ctx);
+/* keep_history: the directory entries name in parent visible at some
+ * commit in [lo, hi), in order of birth (died 0: still there). */
+typedef int (*db_entry_cb)(void *ctx, uint64_t born, uint64_t died,
+			   uint64_t ino);
+int db_dq_entries(struct dq *q, uint64_t parent, const char *name,
+		  uint64_t lo, uint64_t hi, db_entry_cb cb, void *ctx);
+/* keep_history: commits in (lo, hi) where a row of ino (inode, block or
+ * xattr) was born or died, ascending, each once (passed as the ino
+ * argument of cb). */
+int db_dq_points(struct dq *q, uint64_t ino, uint64_t lo, uint64_t hi,
+		 db_ino_cb cb, void *ctx);
+
+/* diff.c, for keep_history: what differs between object a in view va and
+ * object b in view vb (committed views; the objects may be two inodes),
+ * as KEEP_DIFF_DATA, _ATTR and _XATTR flags.  Under mu. */
+int diff_objects(struct keep_store *s, uint64_t va, const struct kinode *a,
+		 uint64_t vb, const struct kinode *b, unsigned *flags);
 
 #endif /* KEEP_I_H */

@@ -578,6 +578,61 @@ typedef int (*keep_diff_cb)(void *ctx, const struct keep_diff_entry *e);
 int keep_diff(struct keep_store *s, uint64_t a, uint64_t b, unsigned opts,
 	      keep_diff_cb cb, void *ctx);
 
+/* ---- history of a path --------------------------------------------------- */
+
+/*
+ * keep_history reports every version of one path, as the committed views
+ * of the store saw it: the path is followed, not the object.  When another
+ * object takes the path (a temporary file renamed over it, as editors and
+ * MCP servers write atomically; a file deleted and made again; a
+ * directory on the way replaced), that is a new version of the path,
+ * kind KEEP_DIFF_MODIFIED with flag KEEP_DIFF_REPLACED, not a removal and
+ * an addition.
+ *
+ * path is relative to the root, '/'-separated ("" is the root itself);
+ * no component may be "." or "..", and none is followed as a symbolic
+ * link (the history of a link is the link's).  Components are looked up
+ * in the directories that held them at each commit, so a path under a
+ * directory that was renamed away and made again follows the new one.
+ *
+ * A version begins at the commit where the path first showed it:
+ *   KEEP_DIFF_ADDED    the path appeared (made, or renamed there);
+ *   KEEP_DIFF_MODIFIED the object at the path changed, by the rules of
+ *                      keep_diff (flags DATA, ATTR, XATTR: atime, ctime
+ *                      and the link count alone make no version), or was
+ *                      replaced by another (flag REPLACED, with the
+ *                      others telling how the two differ);
+ *   KEEP_DIFF_REMOVED  the path went away (ino, mode and size are then
+ *                      the object that went).
+ * Only committed changes are versions: the writer's uncommitted ones are
+ * not yet.  A path that never existed has no versions (0 is returned and
+ * cb never called).
+ *
+ * Versions are passed newest first, after the store lock is released (cb
+ * may call back into the store); cb returning non-zero stops and is
+ * returned.  The cost follows the number of rows of the objects that held
+ * the path and of the directory entries on the way, not the tree or the
+ * number of commits.
+ *
+ * Returns 0, KEEP_E_INVAL (bad path), KEEP_E_NOMEM, KEEP_E_CORRUPT, cb's
+ * value, or another error.
+ */
+struct keep_version {
+	uint64_t commit; /* the commit that made this version */
+	int64_t time_ns; /* that commit's time */
+	uint64_t until;	 /* the commit of the next version; 0: current */
+	int kind;	 /* KEEP_DIFF_ADDED, _MODIFIED or _REMOVED */
+	unsigned flags;	 /* KEEP_DIFF_DATA, _ATTR, _XATTR, _REPLACED */
+	uint64_t ino;	 /* the object at the path */
+	uint32_t mode;
+	uint64_t size;
+	uint64_t old_ino; /* REPLACED: the object it replaced */
+};
+
+typedef int (*keep_history_cb)(void *ctx, const struct keep_version *v);
+int keep_history(struct keep_store *s, const char *path, keep_history_cb cb,
+		 void *ctx);
+
 /* ---- restore ------------------------------------------------------------ */
 
 /*
