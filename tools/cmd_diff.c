@@ -48,73 +48,10 @@ const char usage_diff[] =
     "               the change journal (slower; the same answer)\n"
     "   -h, --help  show this help\n";
 
-/* Length of the valid UTF-8 sequence at p, 0 if there is none. */
-static size_t utf8_len(const unsigned char *p)
-{
-	size_t n;
-	uint32_t cp;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		n = 2;
-		cp = p[0] & 0x1f;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		n = 3;
-		cp = p[0] & 0x0f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		n = 4;
-		cp = p[0] & 0x07;
-	} else {
-		return 0;
-	}
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return n;
-}
-
-/* A JSON string of p; bytes that are not UTF-8 become U+FFFD.  Returns
- * whether p was valid UTF-8 (when not, the caller adds the exact bytes). */
-static bool json_path(const char *p)
-{
-	bool valid = true;
-
-	putchar('"');
-	for (const unsigned char *c = (const unsigned char *)p; *c;) {
-		size_t n = utf8_len(c);
-		if (n == 0) {
-			fputs("\\ufffd", stdout);
-			valid = false;
-			c++;
-		} else if (*c == '"' || *c == '\\') {
-			printf("\\%c", *c++);
-		} else if (*c == '\n') {
-			fputs("\\n", stdout);
-			c++;
-		} else if (*c == '\t') {
-			fputs("\\t", stdout);
-			c++;
-		} else if (*c < 0x20 || *c == 0x7f) {
-			printf("\\u%04x", *c++);
-		} else {
-			fwrite(c, 1, n, stdout);
-			c += n;
-		}
-	}
-	putchar('"');
-	return valid;
-}
-
 static void json_field_path(const char *key, const char *p)
 {
 	printf(", \"%s\": ", key);
-	if (!json_path(p)) {
+	if (!json_text(p)) {
 		printf(", \"%s_hex\": \"", key);
 		for (const unsigned char *c = (const unsigned char *)p; *c; c++)
 			printf("%02x", *c);

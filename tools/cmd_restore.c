@@ -110,45 +110,6 @@ static int parse(int argc, char **argv, int has_target, struct ropts *o,
 	return EXIT_OK;
 }
 
-/* A path relative to the root, from what the user gave: leading and
- * trailing slashes go, an absolute path inside mnt is made relative.
- * Returns NULL (and says why) for "." or ".." components. */
-static char *normalize(const char *p, const char *mnt)
-{
-	size_t ml = mnt ? strlen(mnt) : 0;
-
-	if (mnt && p[0] == '/' && !strncmp(p, mnt, ml) &&
-	    (p[ml] == '/' || p[ml] == '\0'))
-		p += ml;
-	while (*p == '/')
-		p++;
-	char *r = xstrdup(p);
-	size_t len = strlen(r);
-	while (len && r[len - 1] == '/')
-		r[--len] = '\0';
-	for (char *c = r; *c;) {
-		char *e = strchr(c, '/');
-		size_t cl = e ? (size_t)(e - c) : strlen(c);
-		if ((cl == 1 && c[0] == '.') ||
-		    (cl == 2 && c[0] == '.' && c[1] == '.')) {
-			error("'%s': '.' and '..' are not allowed in a path; "
-			      "give it from the root of the tree", p);
-			free(r);
-			return NULL;
-		}
-		if (cl == 10 && !strncmp(c, ".snapshots", 10) && c == r) {
-			error("'%s' is inside .snapshots, which holds the "
-			      "snapshots themselves and cannot be restored", p);
-			free(r);
-			return NULL;
-		}
-		c += cl;
-		while (*c == '/')
-			c++;
-	}
-	return r;
-}
-
 static int in_scope(const char *path, const char *p)
 {
 	size_t n = strlen(p);
@@ -352,10 +313,10 @@ static int restore_run(struct keep_store *s, const char *store,
 				  : xasprintf("snapshot '%s'", o->from);
 	norm = xmalloc(sizeof(*norm) * (size_t)(o->npaths + 1));
 	for (n = 0; n < o->npaths; n++)
-		if (!(norm[n] = normalize(o->paths[n], mnt)))
+		if (!(norm[n] = tree_path(o->paths[n], mnt)))
 			goto out;
 	if (o->to) {
-		char *t = normalize(o->to, mnt);
+		char *t = tree_path(o->to, mnt);
 		if (!t)
 			goto out;
 		if (!*t) {
@@ -455,7 +416,7 @@ int cmd_restore(int argc, char **argv)
 		args[k++] = "--";
 		args[k++] = (char *)o.from;
 		for (int i = 0; i < o.npaths && ok; i++) {
-			norm[i] = normalize(o.paths[i], mnt);
+			norm[i] = tree_path(o.paths[i], mnt);
 			if (!norm[i]) {
 				ok = 0;
 				for (int j = 0; j < i; j++)

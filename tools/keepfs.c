@@ -48,6 +48,8 @@ static const struct command commands[] = {
 	    usage_cat),
 	CMD("diff", cmd_diff, 0, "show what changed between two versions",
 	    usage_diff),
+	CMD("log", cmd_log, 0, "show every version of one path",
+	    usage_log),
 	CMD("stats", cmd_stats, 0, "show what a store holds", usage_stats),
 	CMD("fsck", cmd_fsck, 0, "check a store's consistency", usage_fsck),
 	{.name = "ctl-ping",

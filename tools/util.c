@@ -371,24 +371,72 @@ const char *human_bytes(uint64_t n, char *buf, size_t len)
 	return buf;
 }
 
-void json_string(const char *s)
+/* Length of the valid UTF-8 sequence at p, 0 if there is none. */
+static size_t utf8_len(const unsigned char *p)
 {
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	size_t n;
+	uint32_t cp;
 
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c == '\n')
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		n = 2;
+		cp = p[0] & 0x1f;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		n = 3;
+		cp = p[0] & 0x0f;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 4;
+		cp = p[0] & 0x07;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+/* A JSON string of p; bytes that are not UTF-8 become U+FFFD.  Returns
+ * whether p was valid UTF-8 (when not, the caller adds the exact bytes). */
+bool json_text(const char *p)
+{
+	bool valid = true;
+
+	putchar('"');
+	for (const unsigned char *c = (const unsigned char *)p; *c;) {
+		size_t n = utf8_len(c);
+		if (n == 0) {
+			fputs("\\ufffd", stdout);
+			valid = false;
+			c++;
+		} else if (*c == '"' || *c == '\\') {
+			printf("\\%c", *c++);
+		} else if (*c == '\n') {
 			fputs("\\n", stdout);
-		else if (c == '\t')
+			c++;
+		} else if (*c == '\t') {
 			fputs("\\t", stdout);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
+			c++;
+		} else if (*c < 0x20 || *c == 0x7f) {
+			printf("\\u%04x", *c++);
+		} else {
+			fwrite(c, 1, n, stdout);
+			c += n;
+		}
 	}
 	putchar('"');
+	return valid;
+}
+
+void json_string(const char *s)
+{
+	(void)json_text(s);
 }
 
 const char *proc_comm(pid_t pid, char *buf, size_t len)
@@ -503,4 +551,44 @@ int find_version(struct keep_store *s, const char *store, const char *what,
 			     store, keep_strerror(rc));
 	*commit = snap.commit;
 	return EXIT_OK;
+}
+
+/* A path relative to the root, from what the user gave: leading and
+ * trailing slashes go, an absolute path inside mnt is made relative.
+ * Returns NULL (and says why) for "." or ".." components. */
+char *tree_path(const char *p, const char *mnt)
+{
+	size_t ml = mnt ? strlen(mnt) : 0;
+
+	if (mnt && p[0] == '/' && !strncmp(p, mnt, ml) &&
+	    (p[ml] == '/' || p[ml] == '\0'))
+		p += ml;
+	while (*p == '/')
+		p++;
+	char *r = xstrdup(p);
+	size_t len = strlen(r);
+	while (len && r[len - 1] == '/')
+		r[--len] = '\0';
+	for (char *c = r; *c;) {
+		char *e = strchr(c, '/');
+		size_t cl = e ? (size_t)(e - c) : strlen(c);
+		if ((cl == 1 && c[0] == '.') ||
+		    (cl == 2 && c[0] == '.' && c[1] == '.')) {
+			error("'%s': '.' and '..' are not allowed in a path; "
+			      "give it from the root of the tree", p);
+			free(r);
+			return NULL;
+		}
+		if (cl == 10 && !strncmp(c, ".snapshots", 10) && c == r) {
+			error("'%s' is inside .snapshots, which holds the "
+			      "snapshots, not the tree: give the path in the "
+			      "live tree", p);
+			free(r);
+			return NULL;
+		}
+		c += cl;
+		while (*c == '/')
+			c++;
+	}
+	return r;
 }

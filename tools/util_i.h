@@ -8,6 +8,7 @@
 #ifndef KEEPFS_UTIL_I_H
 #define KEEPFS_UTIL_I_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdnoreturn.h>
@@ -52,6 +53,7 @@ int cmd_rename(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_cat(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
+int cmd_log(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_ctl_ping(int argc, char **argv);
 
@@ -71,6 +73,7 @@ extern const char usage_rename[];
 extern const char usage_list[];
 extern const char usage_cat[];
 extern const char usage_diff[];
+extern const char usage_log[];
 extern const char usage_restore[];
 extern const char usage_ctl_ping[];
 
@@ -165,6 +168,12 @@ const struct mount_entry *mounts_find_store(const struct mount_entry *m,
  */
 int resolve_target(const char *arg, char **store, char **mnt);
 
+/* A path relative to the root of the tree, from what the user gave:
+ * leading and trailing slashes go, an absolute path inside mnt (may be
+ * NULL) is made relative.  Returns NULL after saying why for "." or ".."
+ * components and for paths inside .snapshots.  Caller frees. */
+char *tree_path(const char *p, const char *mnt);
+
 /* Print a path as git quotes it: in double quotes with C escapes when it
  * holds a control byte, '"', '\\' or " -> ", else as it is. */
 void put_path(FILE *f, const char *p);
@@ -191,10 +200,22 @@ int parse_size(const char *s, uint64_t *out);
 /* "1.5 MiB", "512 B" into buf. */
 const char *human_bytes(uint64_t n, char *buf, size_t len);
 
-/* Print s as a JSON string (quoted, escaped) to stdout. */
+/* Print s as a JSON string (quoted, escaped) to stdout; bytes that are
+ * not UTF-8 become U+FFFD.  json_text returns whether there were none. */
 void json_string(const char *s);
+bool json_text(const char *s);
 
 /* Name of a process from /proc/PID/comm into buf ("?" if gone). */
 const char *proc_comm(pid_t pid, char *buf, size_t len);
+
+/* ---- text diffs (udiff.c) ------------------------------------------------ */
+
+/* Does data look binary (a NUL byte in its first 8000)? */
+bool udiff_binary(const char *data, size_t len);
+/* Write a unified diff (3 lines of context) of a against b to f, under
+ * "--- label_a" and "+++ label_b"; nothing when they are equal, one line
+ * "Binary files label_a and label_b differ" when either is binary. */
+void udiff(FILE *f, const char *label_a, const char *a, size_t alen,
+	   const char *label_b, const char *b, size_t blen);
 
 #endif /* KEEPFS_UTIL_I_H */
