@@ -686,6 +686,9 @@ int db_create_schema(struct keep_store *s, const struct keep_init_opts *o,
 
 	snprintf(sql, sizeof(sql), "PRAGMA page_size = %u", o->page_size);
 	rc = exec(d->h, sql);
+	/* before any table: garbage collection gives pages back (gc.c) */
+	if (!rc)
+		rc = exec(d->h, "PRAGMA auto_vacuum = INCREMENTAL");
 	if (!rc)
 		rc = exec(d->h, "PRAGMA journal_mode = WAL");
 	if (!rc)

@@ -125,6 +125,7 @@ struct journal {
 	uint64_t *keys; /* open addressing; 0 is empty (no inode 0) */
 	size_t cap, n;
 	bool nomem; /* a note was lost: the flush fails the commit */
+	bool paused; /* garbage collection: its changes change no view */
 	sqlite3_stmt *ins, *meta;
 };
 
@@ -184,7 +185,7 @@ static void preupdate(void *ctx, sqlite3 *h, int op, const char *db,
 
 	(void)k1;
 	(void)k2;
-	if (strcmp(db, "main") != 0)
+	if (j->paused || strcmp(db, "main") != 0)
 		return;
 	/* the ino is column 0, except in dirents(parent, id, name, born,
 	 * died, ino), where it is column 5 and the parent column 0 */
@@ -205,6 +206,12 @@ static void journal_free(struct journal *j)
 	sqlite3_finalize(j->meta);
 	free(j->keys);
 	free(j);
+}
+
+void db_journal_pause(struct keep_store *s, bool paused)
+{
+	if (s->journal)
+		s->journal->paused = paused;
 }
 
 void db_journal_close(struct keep_store *s)
@@ -567,14 +574,16 @@ static int check_rows(struct keep_store *s, const char *sql, const char *label,
 						       : sql_err(s, src, label);
 }
 
-/* every row changed in a committed commit the journal covers is in it */
+/* every row changed in a committed commit the journal covers is in it:
+ * in that commit's entries, or, for a commit garbage collection dropped,
+ * in those of the next commit left, where they moved (gc.c) */
 #define UNJOURNALED(tab, col, label)                                           \
 	"SELECT '" label " ' || x.k || ' changed in commit ' || x.c || "       \
 	"' is missing from the journal' FROM (SELECT " col " AS k, born AS c " \
 	"FROM " tab " WHERE born >= %llu AND born <= %llu UNION SELECT " col   \
 	", died FROM " tab " WHERE died >= %llu AND died <= %llu) AS x "       \
-	"WHERE NOT EXISTS (SELECT 1 FROM changes WHERE commit_id = x.c AND "   \
-	"ino = x.k)"
+	"WHERE NOT EXISTS (SELECT 1 FROM changes WHERE commit_id = "           \
+	"(SELECT min(id) FROM commits WHERE id >= x.c) AND ino = x.k)"
 
 int db_journal_check(struct keep_store *s, keep_problem_cb cb, void *ctx,
 		     uint64_t *problems)

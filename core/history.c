@@ -27,6 +27,13 @@
  *     are the writer's open commit and ignored, and a death after it is
  *     no death yet.  All of it is read under commit_mu and mu, so no
  *     commit lands midway.
+ *  5. Commits garbage collection dropped (gc.c): a row keeps the born or
+ *     died of a commit that is gone, and a view of a gone commit is not
+ *     a state the store kept (rows only it could see are gone).  So every
+ *     commit a row names is taken as the first commit left at or after
+ *     it: the first retained view that shows the change.  A span that
+ *     maps to nothing (the path held that object only between retained
+ *     commits) was never seen, and is no version.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -53,11 +60,27 @@ struct hist {
 	struct keep_store *s;
 	struct dq *q;
 	uint64_t end; /* one past the newest commit */
+	int err;      /* of a lookup in kept() */
 	struct spans cur, next;
 	const struct span *parent; /* the span being resolved under */
 	struct keep_version *v;
 	size_t n, cap;
 };
+
+/* The first commit left at or after c, h->end if none (note 5). */
+static uint64_t kept(struct hist *h, uint64_t c)
+{
+	struct keep_commit_info ci;
+	size_t n = 0;
+	int rc;
+
+	if (c >= h->end)
+		return h->end;
+	rc = db_commit_list(h->s, c - 1, &ci, 1, &n);
+	if (rc && !h->err)
+		h->err = rc;
+	return !rc && n && ci.id < h->end ? ci.id : h->end;
+}
 
 static int add_entry(void *ctx, uint64_t born, uint64_t died, uint64_t ino)
 {
@@ -72,6 +95,10 @@ static int add_entry(void *ctx, uint64_t born, uint64_t died, uint64_t ino)
 		to = p->to;
 	if (from >= to || born >= h->end)
 		return 0;
+	from = kept(h, from);
+	to = kept(h, to);
+	if (h->err || from >= to)
+		return h->err; /* seen by no commit left */
 	if (sp->n && sp->v[sp->n - 1].to == from &&
 	    sp->v[sp->n - 1].ino == ino) {
 		sp->v[sp->n - 1].to = to; /* the same object, unbroken */
@@ -219,16 +246,19 @@ static int versions(struct hist *h)
 			rc = db_dq_points(h->q, sp->ino, sp->from, sp->to,
 					  add_point, &pt);
 		for (size_t j = 0; !rc && j < pt.n; j++) {
-			rc = object_at(h, pt.v[j], sp->ino, &k);
+			uint64_t c = kept(h, pt.v[j]);
+			rc = h->err;
+			if (rc || c <= last_view || c >= sp->to)
+				continue; /* seen already, or by no commit */
+			rc = object_at(h, c, sp->ino, &k);
 			if (!rc)
-				rc = diff_objects(h->s, last_view, &last,
-						  pt.v[j], &k, &flags);
+				rc = diff_objects(h->s, last_view, &last, c, &k,
+						  &flags);
 			if (rc || !flags)
 				continue;
-			rc = add_version(h, pt.v[j], KEEP_DIFF_MODIFIED, flags,
-					 &k, 0);
+			rc = add_version(h, c, KEEP_DIFF_MODIFIED, flags, &k, 0);
 			last = k;
-			last_view = pt.v[j];
+			last_view = c;
 		}
 		if (!rc && ends)
 			rc = add_version(h, sp->to, KEEP_DIFF_REMOVED, 0, &last,
@@ -238,20 +268,14 @@ static int versions(struct hist *h)
 	return rc;
 }
 
-/* The time of commit c, or of the first commit after it if c is gone
- * (its rows outlived it). */
+/* The time of commit c (one that exists: note 5). */
 static int commit_time(struct hist *h, uint64_t c, int64_t *out)
 {
 	struct keep_commit_info ci;
-	size_t n = 0;
 	int rc = db_commit_get(h->s, c, &ci);
 
-	if (rc == ENOENT) {
-		rc = db_commit_list(h->s, c - 1, &ci, 1, &n);
-		if (!rc && n == 0)
-			rc = KEEP_CORRUPT_BKPT("a row born after the newest "
-					       "commit");
-	}
+	if (rc == ENOENT)
+		rc = KEEP_CORRUPT_BKPT("a version of a commit that is gone");
 	if (!rc)
 		*out = ci.time_ns;
 	return rc;

@@ -633,6 +633,46 @@ typedef int (*keep_history_cb)(void *ctx, const struct keep_version *v);
 int keep_history(struct keep_store *s, const char *path, keep_history_cb cb,
 		 void *ctx);
 
+/* ---- garbage collection -------------------------------------------------- */
+
+/*
+ * keep_gc drops what nothing retains any more.  A commit is retained when
+ * it is the newest, was made within journal_ns before now_ns, is named by
+ * a snapshot, or is one of pins (views in use); every other commit is
+ * dropped, then every row version that no retained commit can see, then
+ * every blob that no row references.  A store made with incremental
+ * auto-vacuum (every store since it exists) gives the freed pages back to
+ * the file system, so its file shrinks (at the next WAL checkpoint).
+ * Nothing any retained view shows changes.
+ *
+ * Pending changes are committed first.  The work goes in small steps,
+ * each its own transaction under the store lock (an application waits
+ * for one step at most, a few milliseconds), and is resumed where it
+ * stopped by the next call after a crash or after max_ms.
+ *
+ * Needs a writable handle.  Returns 0 (out->done tells whether all the
+ * work is done), EROFS, KEEP_E_INVAL, KEEP_E_READONLY or another error.
+ */
+struct keep_gc_req {
+	int64_t now_ns;	    /* 0: the clock */
+	int64_t journal_ns; /* the journal window (>= 0) */
+	const uint64_t *pins;
+	size_t npins;
+	unsigned max_ms; /* 0: until done; else stop after about this long */
+};
+
+struct keep_gc_result {
+	uint64_t commits;    /* commits dropped */
+	uint64_t rows;	     /* row versions dropped */
+	uint64_t blobs;	     /* blobs dropped */
+	uint64_t blob_bytes; /* their stored (compressed) bytes */
+	uint64_t pages;	     /* database pages given back */
+	int done;	     /* non-zero: nothing is left to do */
+};
+
+int keep_gc(struct keep_store *s, const struct keep_gc_req *req,
+	    struct keep_gc_result *out);
+
 /* ---- restore ------------------------------------------------------------ */
 
 /*

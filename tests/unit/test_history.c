@@ -383,16 +383,34 @@ static unsigned state_change(const struct state *x, const struct state *y)
 	return f;
 }
 
-/* The versions of path from the state at every commit, newest first, in
- * hist()'s format. */
+struct ids {
+	uint64_t v[4096];
+	size_t n;
+};
+
+static int take_id(void *ctx, const struct keep_commit_info *c)
+{
+	struct ids *ids = ctx;
+
+	if (ids->n < 4096)
+		ids->v[ids->n++] = c->id;
+	return 0;
+}
+
+/* The versions of path from the state at every commit there is (up to
+ * last), newest first, in hist()'s format. */
 static void brute(struct keep_store *s, uint64_t last, const char *path,
 		  char *out, size_t size)
 {
 	struct state prev = {0}, ver = {0}, cur;
+	static struct ids ids;
 	char *lines[4096];
 	size_t n = 0, used = 0;
 
-	for (uint64_t c = 1; c <= last; c++) {
+	ids.n = 0;
+	keep_commit_list(s, 0, take_id, &ids);
+	for (size_t k = 0; k < ids.n && ids.v[k] <= last; k++) {
+		uint64_t c = ids.v[k];
 		char *l = NULL;
 		state_load(s, c, path, &cur);
 		if (!prev.there && cur.there) {
@@ -540,22 +558,58 @@ static void random_op(struct keep_store *s, unsigned *tmpseq)
 	}
 }
 
+static int check_all(struct keep_store *s, uint64_t last, const char *what);
+
 static void t_brute(void)
 {
 	struct keep_store *s = unit_store("brute", 4096);
-	struct hbuf h;
-	static char want[65536];
+	struct keep_gc_result r;
+	struct keep_snapshot snap;
 	unsigned tmpseq = 0;
 	uint64_t last = 0;
-	int bad = 0;
+	char name[32];
 
 	for (int i = 0; i < 600; i++) {
 		random_op(s, &tmpseq);
 		if (unit_rand() % 3 == 0)
 			last = unit_commit(s);
+		if (unit_rand() % 40 == 0) {
+			snprintf(name, sizeof(name), "s%d", i);
+			keep_snapshot_create(s, name, KEEP_ORIGIN_MANUAL, &snap);
+		}
 	}
 	last = unit_commit(s);
 	diag("%" PRIu64 " commits", last);
+	ok(check_all(s, last, "every commit") == 0,
+	   "history equals the state at every commit for %zu paths",
+	   NNAMES + 2);
+
+	/* garbage collection keeps the snapshots, every third commit and
+	 * the newest: the history is that of the commits left */
+	struct keep_commit_info ci;
+	uint64_t pins[4096];
+	size_t npins = 0;
+	for (uint64_t c = 3; c <= last && npins < 4096; c += 3)
+		pins[npins++] = c;
+	keep_commit_get(s, last, &ci);
+	struct keep_gc_req req = {.now_ns = ci.time_ns + 1, .pins = pins,
+				  .npins = npins};
+	int rc = keep_gc(s, &req, &r);
+	ok(rc == 0 && r.done && r.commits > last / 3,
+	   "gc dropped %" PRIu64 " commits", r.commits);
+	ok(check_all(s, last, "the commits left") == 0,
+	   "after gc, history equals the state at every commit left");
+	keep_store_close(s);
+}
+
+/* hist() against brute() for every name; the number that differ */
+static int check_all(struct keep_store *s, uint64_t last, const char *what)
+{
+	static char want[65536];
+	struct hbuf h;
+	int bad = 0;
+
+	diag("checking %s", what);
 	for (size_t i = 0; i < NNAMES; i++) {
 		brute(s, last, names[i], want, sizeof(want));
 		hist(s, names[i], &h);
@@ -574,9 +628,7 @@ static void t_brute(void)
 			bad++;
 		}
 	}
-	ok(bad == 0, "history equals the state at every commit for %zu paths",
-	   NNAMES + 2);
-	keep_store_close(s);
+	return bad;
 }
 
 int main(void)

@@ -57,4 +57,13 @@ static inline long long unit_sql_int(const char *store, const char *sql)
 	return v;
 }
 
+/* Rows in a table of the store, or -1. */
+static inline long long unit_rows(const char *store, const char *table)
+{
+	char sql[200];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+	return unit_sql_int(store, sql);
+}
+
 #endif

@@ -1,0 +1,443 @@
+/*
+ * gc.c - garbage collection: drop the commits nothing retains, the row
+ * versions no retained commit can see, the blobs no row references, and
+ * give the space back to the file system (keep_gc).
+ *
+ * Design notes:
+ *
+ *  1. Retained: the newest commit, every commit made at or after
+ *     now - journal (times grow with ids, so that is every id from the
+ *     first such commit on), every commit a snapshot names, and the
+ *     commits the caller pins (views in use).  Everything else goes.
+ *  2. Steps.  The work is done in small SQLite transactions on the
+ *     writer connection, each under commit_mu and mu (so no commit or
+ *     operation interleaves) and each bounded (STEP_COMMITS commits,
+ *     STEP_INODES inodes, STEP_BLOBS blobs, STEP_PAGES pages), so an
+ *     application waits for one step at most.  Pending changes are
+ *     committed first: a step needs the write transaction to itself.
+ *     The state between steps is in the store (tables gc_todo and
+ *     gc_blobs), so a crash or a stop mid-way loses nothing: the next
+ *     run goes on where this one was.
+ *  3. Dropping commit c: its change-journal rows move to the next
+ *     retained commit c' (a diff between retained commits looks at
+ *     (lo, hi], and c is in that range exactly when c' is), the inodes
+ *     they name go to gc_todo, and the commits row goes.
+ *  4. An inode in gc_todo loses every row version with died set and no
+ *     commit left in [born, died) (one index probe on commits per row).
+ *     Only those can have become invisible: a row's visibility ends with
+ *     a dropped commit only if it was born or died in a dropped commit's
+ *     range, and the journal names every inode a commit touched (with
+ *     the directory of every entry).  The blobs of dropped blocks go to
+ *     gc_blobs.
+ *  5. A blob in gc_blobs goes when no block row references it (index
+ *     blocks_blob) - except the blob with the highest id, which stays so
+ *     that SQLite never hands an id out again (decoded-block caches are
+ *     keyed by blob id, in this process and in readers).
+ *  6. Space: a store made with incremental auto-vacuum gives its free
+ *     pages back (PRAGMA incremental_vacuum, STEP_PAGES at a time); the
+ *     file shrinks at the next WAL checkpoint.  Older stores reuse the
+ *     free pages for new data instead.
+ *  7. The pre-update hook of the change journal is paused meanwhile:
+ *     dropping garbage changes no view, so no commit should name it.
+ */
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keep_i.h"
+
+#define STEP_COMMITS 32
+#define STEP_INODES 128
+#define STEP_BLOBS 256
+#define STEP_PAGES 512
+
+static const char gc_ddl[] =
+    "CREATE TABLE IF NOT EXISTS gc_todo(ino INTEGER PRIMARY KEY);"
+    "CREATE TABLE IF NOT EXISTS gc_blobs(blob INTEGER PRIMARY KEY);"
+    "CREATE INDEX IF NOT EXISTS blocks_blob ON blocks(blob);";
+
+/* no retained commit in [born, died) */
+#define UNSEEN                                                            \
+	"died IS NOT NULL AND NOT EXISTS (SELECT 1 FROM commits "         \
+	"WHERE id >= born AND id < died)"
+
+enum gq_id {
+	GQ_WINDOW,   /* first commit in the journal window */
+	GQ_NEWEST,
+	GQ_DROPPABLE,
+	GQ_SNAP_NEXT,
+	GQ_TODO_ADD,
+	GQ_JOURNAL_MOVE,
+	GQ_JOURNAL_DROP,
+	GQ_COMMIT_DROP,
+	GQ_TODO_TAKE,
+	GQ_TODO_DONE,
+	GQ_BLOBS_NOTE,
+	GQ_BLOCKS_DROP,
+	GQ_INODES_DROP,
+	GQ_XATTRS_DROP,
+	GQ_DIRENTS_DROP,
+	GQ_BLOBS_TAKE,
+	GQ_BLOB_DROP,
+	GQ_BLOBS_DONE,
+	GQ_FREELIST,
+	GQ__COUNT
+};
+
+static const char *const gq_sql[GQ__COUNT] = {
+    [GQ_WINDOW] = "SELECT min(id) FROM commits WHERE time_ns >= ?1",
+    [GQ_NEWEST] = "SELECT coalesce(max(id), 0) FROM commits",
+    [GQ_DROPPABLE] = "SELECT id FROM commits WHERE id < ?1 AND id NOT IN "
+		     "(SELECT commit_id FROM snapshots) ORDER BY id LIMIT ?2",
+    [GQ_SNAP_NEXT] = "SELECT min(commit_id) FROM snapshots "
+		     "WHERE commit_id > ?1",
+    [GQ_TODO_ADD] = "INSERT OR IGNORE INTO gc_todo(ino) "
+		    "SELECT ino FROM changes WHERE commit_id = ?1",
+    [GQ_JOURNAL_MOVE] = "INSERT OR IGNORE INTO changes(commit_id, ino) "
+			"SELECT ?2, ino FROM changes WHERE commit_id = ?1",
+    [GQ_JOURNAL_DROP] = "DELETE FROM changes WHERE commit_id = ?1",
+    [GQ_COMMIT_DROP] = "DELETE FROM commits WHERE id = ?1",
+    [GQ_TODO_TAKE] = "SELECT ino FROM gc_todo ORDER BY ino LIMIT ?1",
+    [GQ_TODO_DONE] = "DELETE FROM gc_todo WHERE ino = ?1",
+    [GQ_BLOBS_NOTE] = "INSERT OR IGNORE INTO gc_blobs(blob) SELECT blob "
+		      "FROM blocks WHERE ino = ?1 AND " UNSEEN,
+    [GQ_BLOCKS_DROP] = "DELETE FROM blocks WHERE ino = ?1 AND " UNSEEN,
+    [GQ_INODES_DROP] = "DELETE FROM inodes WHERE ino = ?1 AND " UNSEEN,
+    [GQ_XATTRS_DROP] = "DELETE FROM xattrs WHERE ino = ?1 AND " UNSEEN,
+    [GQ_DIRENTS_DROP] = "DELETE FROM dirents WHERE ino = ?1 AND " UNSEEN,
+    [GQ_BLOBS_TAKE] = "SELECT blob FROM gc_blobs ORDER BY blob LIMIT ?1",
+    [GQ_BLOB_DROP] = "DELETE FROM blobs WHERE id = ?1 "
+		     "AND id < (SELECT max(id) FROM blobs) "
+		     "AND NOT EXISTS (SELECT 1 FROM blocks WHERE blob = ?1) "
+		     "RETURNING csize",
+    [GQ_BLOBS_DONE] = "DELETE FROM gc_blobs WHERE blob = ?1",
+    [GQ_FREELIST] = "PRAGMA freelist_count",
+};
+
+struct gc {
+	struct keep_store *s;
+	const struct keep_gc_req *req;
+	struct keep_gc_result *res;
+	sqlite3_stmt *st[GQ__COUNT];
+	int64_t cutoff;	      /* commits made before this may go */
+	bool incremental;     /* the store gives pages back */
+};
+
+static sqlite3_stmt *gq(struct gc *g, enum gq_id id)
+{
+	if (!g->st[id] && sqlite3_prepare_v2(db_handle(g->s), gq_sql[id], -1,
+					     &g->st[id], NULL) != SQLITE_OK) {
+		keep_log(LOG_ERR, "cannot prepare gc query %d: %s", (int)id,
+			 sqlite3_errmsg(db_handle(g->s)));
+		return NULL;
+	}
+	return g->st[id];
+}
+
+static int sql_err(struct gc *g, int src, const char *what)
+{
+	return db_error(g->s, src, what);
+}
+
+/* Run statement id with up to two integer arguments; for a query, *out
+ * gets the first column of the first row (0 if NULL or no row). */
+static int run(struct gc *g, enum gq_id id, int nargs, uint64_t a, uint64_t b,
+	       uint64_t *out)
+{
+	sqlite3_stmt *st = gq(g, id);
+	int src, rc = 0;
+
+	if (!st)
+		return KEEP_E_SQLITE;
+	if (nargs > 0)
+		sqlite3_bind_int64(st, 1, (int64_t)a);
+	if (nargs > 1)
+		sqlite3_bind_int64(st, 2, (int64_t)b);
+	src = sqlite3_step(st);
+	if (out)
+		*out = src == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0)
+					 : 0;
+	if (src == SQLITE_ROW)
+		while ((src = sqlite3_step(st)) == SQLITE_ROW)
+			;
+	if (src != SQLITE_DONE)
+		rc = sql_err(g, src, "garbage collection");
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* Up to max integers from query id (one argument) into v. */
+static int list(struct gc *g, enum gq_id id, int nargs, uint64_t a,
+		uint64_t max, uint64_t *v, size_t *n)
+{
+	sqlite3_stmt *st = gq(g, id);
+	int src, rc = 0;
+
+	*n = 0;
+	if (!st)
+		return KEEP_E_SQLITE;
+	sqlite3_bind_int64(st, 1, (int64_t)a);
+	if (nargs > 1)
+		sqlite3_bind_int64(st, 2, (int64_t)max);
+	while ((src = sqlite3_step(st)) == SQLITE_ROW && *n < max)
+		v[(*n)++] = (uint64_t)sqlite3_column_int64(st, 0);
+	if (src != SQLITE_ROW && src != SQLITE_DONE)
+		rc = sql_err(g, src, "garbage collection");
+	sqlite3_reset(st);
+	return rc;
+}
+
+static bool pinned(const struct gc *g, uint64_t c)
+{
+	for (size_t i = 0; i < g->req->npins; i++)
+		if (g->req->pins[i] == c)
+			return true;
+	return false;
+}
+
+/* The first commit retained by the window or as the newest (note 1). */
+static int window_start(struct gc *g, uint64_t *w)
+{
+	uint64_t first = 0, newest = 0;
+	int rc = run(g, GQ_WINDOW, 1, (uint64_t)g->cutoff, 0, &first);
+
+	if (!rc)
+		rc = run(g, GQ_NEWEST, 0, 0, 0, &newest);
+	*w = first && first < newest ? first : newest;
+	return rc;
+}
+
+/* The first retained commit after c (note 3); there is always one, as
+ * the newest is retained. */
+static int next_retained(struct gc *g, uint64_t c, uint64_t w,
+			 uint64_t *out)
+{
+	uint64_t snap = 0;
+	int rc = run(g, GQ_SNAP_NEXT, 1, c, 0, &snap);
+
+	*out = w;
+	if (snap && snap < *out)
+		*out = snap;
+	for (size_t i = 0; i < g->req->npins; i++)
+		if (g->req->pins[i] > c && g->req->pins[i] < *out)
+			*out = g->req->pins[i];
+	return rc;
+}
+
+/* One step of dropping commits; *did is how many went. */
+static int drop_commits(struct gc *g, size_t *did)
+{
+	uint64_t v[STEP_COMMITS + 16], w, next;
+	size_t n;
+	int rc = window_start(g, &w);
+
+	*did = 0;
+	if (!rc)
+		rc = list(g, GQ_DROPPABLE, 2, w, STEP_COMMITS + 16, v, &n);
+	for (size_t i = 0; !rc && i < n && *did < STEP_COMMITS; i++) {
+		if (pinned(g, v[i]))
+			continue;
+		rc = next_retained(g, v[i], w, &next);
+		if (!rc)
+			rc = run(g, GQ_TODO_ADD, 1, v[i], 0, NULL);
+		if (!rc)
+			rc = run(g, GQ_JOURNAL_MOVE, 2, v[i], next, NULL);
+		if (!rc)
+			rc = run(g, GQ_JOURNAL_DROP, 1, v[i], 0, NULL);
+		if (!rc)
+			rc = run(g, GQ_COMMIT_DROP, 1, v[i], 0, NULL);
+		if (!rc) {
+			(*did)++;
+			g->res->commits++;
+		}
+	}
+	return rc;
+}
+
+/* One step over gc_todo (note 4). */
+static int drop_rows(struct gc *g, size_t *did)
+{
+	static const enum gq_id drops[] = {GQ_BLOCKS_DROP, GQ_INODES_DROP,
+					   GQ_XATTRS_DROP, GQ_DIRENTS_DROP};
+	uint64_t v[STEP_INODES];
+	size_t n;
+	int rc = list(g, GQ_TODO_TAKE, 1, STEP_INODES, STEP_INODES, v, &n);
+
+	*did = n;
+	for (size_t i = 0; !rc && i < n; i++) {
+		rc = run(g, GQ_BLOBS_NOTE, 1, v[i], 0, NULL);
+		for (size_t k = 0; !rc && k < sizeof(drops) / sizeof(drops[0]);
+		     k++) {
+			rc = run(g, drops[k], 1, v[i], 0, NULL);
+			if (!rc)
+				g->res->rows +=
+				    (uint64_t)sqlite3_changes64(db_handle(g->s));
+		}
+		if (!rc)
+			rc = run(g, GQ_TODO_DONE, 1, v[i], 0, NULL);
+	}
+	return rc;
+}
+
+/* One step over gc_blobs (note 5). */
+static int drop_blobs(struct gc *g, size_t *did)
+{
+	uint64_t v[STEP_BLOBS], csize;
+	size_t n;
+	int rc = list(g, GQ_BLOBS_TAKE, 1, STEP_BLOBS, STEP_BLOBS, v, &n);
+
+	*did = n;
+	for (size_t i = 0; !rc && i < n; i++) {
+		sqlite3_stmt *st = gq(g, GQ_BLOB_DROP);
+		int src;
+		if (!st) {
+			rc = KEEP_E_SQLITE;
+			break;
+		}
+		sqlite3_bind_int64(st, 1, (int64_t)v[i]);
+		src = sqlite3_step(st);
+		if (src == SQLITE_ROW) {
+			csize = (uint64_t)sqlite3_column_int64(st, 0);
+			g->res->blobs++;
+			g->res->blob_bytes += csize;
+			src = sqlite3_step(st);
+		}
+		if (src != SQLITE_DONE)
+			rc = sql_err(g, src, "drop a blob");
+		sqlite3_reset(st);
+		if (!rc)
+			rc = run(g, GQ_BLOBS_DONE, 1, v[i], 0, NULL);
+	}
+	return rc;
+}
+
+/* One step of giving pages back (note 6). */
+static int vacuum(struct gc *g, size_t *did)
+{
+	uint64_t free_pages = 0;
+	int rc;
+
+	*did = 0;
+	if (!g->incremental)
+		return 0;
+	rc = run(g, GQ_FREELIST, 0, 0, 0, &free_pages);
+	if (rc || !free_pages)
+		return rc;
+	*did = free_pages < STEP_PAGES ? free_pages : STEP_PAGES;
+	/* a pragma takes no parameters */
+	char sql[64];
+	snprintf(sql, sizeof(sql), "PRAGMA incremental_vacuum(%zu)", *did);
+	int src = sqlite3_exec(db_handle(g->s), sql, NULL, NULL, NULL);
+	if (src != SQLITE_OK)
+		return sql_err(g, src, "give pages back");
+	g->res->pages += *did;
+	return 0;
+}
+
+/* One bounded step in its own transaction (note 2); *more when work is
+ * left. */
+static int step(struct gc *g, bool *more)
+{
+	struct keep_store *s = g->s;
+	size_t did = 0;
+	int rc;
+
+	pthread_mutex_lock(&s->commit_mu);
+	pthread_mutex_lock(&s->mu);
+	rc = keep_writable(s);
+	if (!rc && (s->changed || s->dirty.count))
+		rc = store_commit_locked(s, NULL, false, NULL);
+	/* an open transaction with nothing in it is used as it is */
+	if (!rc && !s->in_tx)
+		rc = db_begin(s);
+	if (rc)
+		goto out;
+	s->in_tx = true;
+	db_journal_pause(s, true);
+	rc = drop_commits(g, &did);
+	if (!rc && !did)
+		rc = drop_rows(g, &did);
+	if (!rc && !did)
+		rc = drop_blobs(g, &did);
+	if (!rc && !did)
+		rc = vacuum(g, &did);
+	db_journal_pause(s, false);
+	if (!rc)
+		rc = db_end_tx(s);
+	if (rc)
+		db_rollback(s);
+	s->in_tx = false;
+	*more = !rc && did > 0;
+out:
+	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->commit_mu);
+	return rc;
+}
+
+static int prepare(struct gc *g)
+{
+	struct keep_store *s = g->s;
+	char *msg = NULL;
+	int rc = 0, src;
+	sqlite3_stmt *st;
+
+	pthread_mutex_lock(&s->commit_mu);
+	pthread_mutex_lock(&s->mu);
+	if (s->changed || s->dirty.count)
+		rc = store_commit_locked(s, NULL, false, NULL);
+	if (!rc) {
+		src = sqlite3_exec(db_handle(s), gc_ddl, NULL, NULL, &msg);
+		if (src != SQLITE_OK) {
+			rc = sql_err(g, src, "set up garbage collection");
+			if (msg)
+				keep_log(LOG_DEBUG, "gc schema: %s", msg);
+		}
+		sqlite3_free(msg);
+	}
+	if (!rc && sqlite3_prepare_v2(db_handle(s), "PRAGMA auto_vacuum", -1,
+				      &st, NULL) == SQLITE_OK) {
+		g->incremental = sqlite3_step(st) == SQLITE_ROW &&
+				 sqlite3_column_int(st, 0) == 2;
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->commit_mu);
+	return rc;
+}
+
+int keep_gc(struct keep_store *s, const struct keep_gc_req *req,
+	    struct keep_gc_result *out)
+{
+	static const struct keep_gc_req defaults = {0};
+	struct gc g = {.s = s, .req = req ? req : &defaults, .res = out};
+	int64_t now, start = keep_monotonic_ns();
+	bool more = true;
+	int rc;
+
+	if (!s || !out)
+		return KEEP_E_INVAL;
+	memset(out, 0, sizeof(*out));
+	if (!(s->flags & KEEP_OPEN_WRITE))
+		return EROFS;
+	if (g.req->journal_ns < 0 || (g.req->npins && !g.req->pins))
+		return KEEP_E_INVAL;
+	now = g.req->now_ns ? g.req->now_ns : keep_now_ns();
+	g.cutoff = now - g.req->journal_ns;
+	rc = prepare(&g);
+	while (!rc && more) {
+		rc = step(&g, &more);
+		if (!rc && more && g.req->max_ms &&
+		    keep_monotonic_ns() - start >=
+			(int64_t)g.req->max_ms * 1000000)
+			break;
+	}
+	out->done = !rc && !more;
+	for (int i = 0; i < GQ__COUNT; i++)
+		sqlite3_finalize(g.st[i]);
+	if (rc && rc != KEEP_E_READONLY)
+		keep_log(LOG_ERR, "garbage collection stopped: %s",
+			 keep_strerror(rc));
+	return rc;
+}
