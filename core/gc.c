@@ -39,6 +39,9 @@
  *     free pages for new data instead.
  *  7. The pre-update hook of the change journal is paused meanwhile:
  *     dropping garbage changes no view, so no commit should name it.
+ *  8. The tables and the index are made at the first writable open
+ *     (gc_setup), not at the first collection: indexing the blocks of a
+ *     large store takes a while, and a collection must not stall.
  */
 #include <errno.h>
 #include <sqlite3.h>
@@ -376,26 +379,54 @@ out:
 	return rc;
 }
 
+int gc_setup(struct keep_store *s)
+{
+	sqlite3 *h = db_handle(s);
+	sqlite3_stmt *st;
+	char *msg = NULL;
+	int have = 0, src;
+
+	if (sqlite3_prepare_v2(h,
+			       "SELECT count(*) FROM sqlite_master WHERE name "
+			       "IN ('gc_todo', 'gc_blobs', 'blocks_blob')",
+			       -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		have = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (have == 3)
+		return 0;
+	if (sqlite3_prepare_v2(h, "SELECT EXISTS (SELECT 1 FROM blocks)", -1,
+			       &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0))
+		keep_log(LOG_INFO, "setting up garbage collection: indexing "
+				   "the blocks (once)");
+	sqlite3_finalize(st);
+	src = sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (src == SQLITE_OK)
+		src = sqlite3_exec(h, gc_ddl, NULL, NULL, &msg);
+	if (src == SQLITE_OK)
+		src = sqlite3_exec(h, "COMMIT", NULL, NULL, NULL);
+	if (src != SQLITE_OK) {
+		int rc = db_error(s, src, "set up garbage collection");
+		if (msg)
+			keep_log(LOG_DEBUG, "gc schema: %s", msg);
+		sqlite3_free(msg);
+		sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	return 0;
+}
+
 static int prepare(struct gc *g)
 {
 	struct keep_store *s = g->s;
-	char *msg = NULL;
-	int rc = 0, src;
+	int rc = 0;
 	sqlite3_stmt *st;
 
 	pthread_mutex_lock(&s->commit_mu);
 	pthread_mutex_lock(&s->mu);
 	if (s->changed || s->dirty.count)
 		rc = store_commit_locked(s, NULL, false, NULL);
-	if (!rc) {
-		src = sqlite3_exec(db_handle(s), gc_ddl, NULL, NULL, &msg);
-		if (src != SQLITE_OK) {
-			rc = sql_err(g, src, "set up garbage collection");
-			if (msg)
-				keep_log(LOG_DEBUG, "gc schema: %s", msg);
-		}
-		sqlite3_free(msg);
-	}
 	if (!rc && sqlite3_prepare_v2(db_handle(s), "PRAGMA auto_vacuum", -1,
 				      &st, NULL) == SQLITE_OK) {
 		g->incremental = sqlite3_step(st) == SQLITE_ROW &&

@@ -426,6 +426,9 @@ int db_journal_upgrade(struct keep_store *s);
  * inodes touched since the last commit as the journal of commit */
 int db_journal_flush(struct keep_store *s, uint64_t commit);
 void db_journal_close(struct keep_store *s); /* NULL journal: no-op */
+/* gc.c: at a writable open, make its tables and the index of blocks by
+ * blob if missing */
+int gc_setup(struct keep_store *s);
 /* gc.c, under mu: while paused, row changes are not noted */
 void db_journal_pause(struct keep_store *s, bool paused);
 /* first commit the journal covers in full; 0 when there is no journal */

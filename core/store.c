@@ -349,6 +349,8 @@ int keep_store_open(const char *path, unsigned flags, struct keep_store **out)
 		rc = db_upgrade(s);
 	if (!rc && (flags & KEEP_OPEN_WRITE))
 		rc = db_journal_upgrade(s);
+	if (!rc && (flags & KEEP_OPEN_WRITE))
+		rc = gc_setup(s);
 	if (!rc) {
 		struct keep_commit_info last;
 		s->pool.size = s->block_size;
