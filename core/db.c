@@ -490,6 +490,19 @@ static int wal_hook(void *ctx, sqlite3 *h, const char *dbname, int frames)
 	return SQLITE_OK;
 }
 
+void db_checkpoint_soon(struct keep_store *s)
+{
+	struct db *d = s->db;
+
+	if (!d->ckpt_running)
+		return; /* closing the store checkpoints instead */
+	pthread_mutex_lock(&d->ckpt_mu);
+	d->ckpt_wanted = true;
+	d->wal_big = true; /* copy, then truncate at the next pause */
+	pthread_cond_signal(&d->ckpt_cv);
+	pthread_mutex_unlock(&d->ckpt_mu);
+}
+
 static void *ckpt_main(void *arg)
 {
 	struct db *d = arg;

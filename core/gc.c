@@ -126,6 +126,7 @@ struct gc {
 	sqlite3_stmt *st[GQ__COUNT];
 	int64_t cutoff;	      /* commits made before this may go */
 	bool incremental;     /* the store gives pages back */
+	uint64_t page_size;
 };
 
 static sqlite3_stmt *gq(struct gc *g, enum gq_id id)
@@ -336,6 +337,7 @@ static int vacuum(struct gc *g, size_t *did)
 	if (src != SQLITE_OK)
 		return sql_err(g, src, "give pages back");
 	g->res->pages += *did;
+	g->res->page_bytes += *did * g->page_size;
 	return 0;
 }
 
@@ -433,6 +435,12 @@ static int prepare(struct gc *g)
 				 sqlite3_column_int(st, 0) == 2;
 		sqlite3_finalize(st);
 	}
+	if (!rc && sqlite3_prepare_v2(db_handle(s), "PRAGMA page_size", -1,
+				      &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			g->page_size = (uint64_t)sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
 	pthread_mutex_unlock(&s->mu);
 	pthread_mutex_unlock(&s->commit_mu);
 	return rc;
@@ -465,6 +473,8 @@ int keep_gc(struct keep_store *s, const struct keep_gc_req *req,
 			break;
 	}
 	out->done = !rc && !more;
+	if (out->pages)
+		db_checkpoint_soon(s); /* the file shrinks then (note 6) */
 	for (int i = 0; i < GQ__COUNT; i++)
 		sqlite3_finalize(g.st[i]);
 	if (rc && rc != KEEP_E_READONLY)

@@ -283,6 +283,9 @@ void db_rpool_close(struct keep_store *s);
  * snapshots table existed, a read-only handle finds no snapshots. */
 int db_upgrade(struct keep_store *s); /* writer: add missing tables */
 int db_end_tx(struct keep_store *s);  /* COMMIT with no commits row */
+/* Have the checkpoint thread copy the WAL into the database and shrink
+ * both at the next pause (after garbage collection gave pages back). */
+void db_checkpoint_soon(struct keep_store *s);
 /* by name, or by id when name is NULL; 0 or ENOENT */
 int db_snap_get(struct keep_store *s, const char *name, uint64_t id,
 		struct keep_snapshot *out);

@@ -168,6 +168,22 @@ static int parse_absolute(const char *p, int64_t *out)
 	return 0;
 }
 
+int keep_parse_duration(const char *text, int64_t *out)
+{
+	int64_t t;
+
+	if (!text || !out)
+		return EINVAL;
+	if (!strcmp(text, "0")) {
+		*out = 0;
+		return 0;
+	}
+	if (parse_relative(text, 0, &t))
+		return EINVAL;
+	*out = -t;
+	return 0;
+}
+
 int keep_parse_time(const char *text, int64_t now_ns, int64_t *out)
 {
 	if (!text || !out)

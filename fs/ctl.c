@@ -638,6 +638,14 @@ int kfs_ctl_restore(struct kfs_ctl *c, const struct keep_restore_req *req,
 	return kfs_restore(c->fs, req, res);
 }
 
+int kfs_ctl_gc(struct kfs_ctl *c, const struct keep_gc_req *req,
+	       struct keep_gc_result *res)
+{
+	if (c->fs->cfg->read_only)
+		return EROFS;
+	return kfs_gc(c->fs, req, res);
+}
+
 /* The names in a directory, gathered before any is invalidated: the
  * kernel takes the directory's lock to drop a name, and an operation that
  * holds it may be waiting for the store, which keep_readdir holds while

@@ -139,6 +139,11 @@ int kfs_ctl_snapshot(struct kfs_ctl *c, const char *name, int origin,
 int kfs_ctl_restore(struct kfs_ctl *c, const struct keep_restore_req *req,
 		    struct keep_restore_result *res);
 
+/* Garbage collection of the mounted store (keep_gc), keeping the commits
+ * of the .snapshots views the kernel holds.  EROFS on a read-only mount. */
+int kfs_ctl_gc(struct kfs_ctl *c, const struct keep_gc_req *req,
+	       struct keep_gc_result *res);
+
 /*
  * After changing the live tree behind the kernel's back (a restore): make
  * the kernel drop what it caches.  Inode numbers are the live tree's node

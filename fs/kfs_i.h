@@ -163,6 +163,14 @@ int kfs_view_ref_root(struct kfs_nodes *t, uint64_t snap_id, uint64_t commit,
 /* The snapshot snap_id was deleted: mark its view dead.  Returns the node
  * ids the kernel may still cache (caller frees *ids), 0 if none. */
 size_t kfs_view_kill(struct kfs_nodes *t, uint64_t snap_id, uint64_t **ids);
+/* The same for the point-in-time views of a commit that is gone. */
+size_t kfs_view_kill_commit(struct kfs_nodes *t, uint64_t commit,
+			    uint64_t **ids);
+/* The commits of the views with open files or directories (caller frees
+ * *out); their count.  A view only cached by the kernel is not in use. */
+size_t kfs_view_commits(struct kfs_nodes *t, uint64_t **out);
+/* The commits of every live view in the table, in use or only cached. */
+size_t kfs_view_all_commits(struct kfs_nodes *t, uint64_t **out);
 
 /*
  * Drop n lookup references.  Aborts if that would make the count negative.
@@ -409,6 +417,10 @@ void kfs_snap_rename(fuse_req_t req, const char *name, const char *newname,
 /* keep_restore on the mounted store, with the kernel's caches made true
  * afterwards (restore.c).  Returns keep_restore's code (EROFS on a
  * read-only mount). */
+/* snap.c: keep_gc, pinning the views in use, killing those whose commit
+ * went meanwhile */
+int kfs_gc(struct kfs *fs, const struct keep_gc_req *req,
+	   struct keep_gc_result *res);
 int kfs_restore(struct kfs *fs, const struct keep_restore_req *req,
 		struct keep_restore_result *res);
 

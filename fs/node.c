@@ -20,6 +20,7 @@
  *     references, but its nodes stay until the kernel forgets them.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "kfs_i.h"
@@ -286,20 +287,33 @@ int kfs_view_ref_root(struct kfs_nodes *t, uint64_t snap_id, uint64_t commit,
 	return err;
 }
 
-size_t kfs_view_kill(struct kfs_nodes *t, uint64_t snap_id, uint64_t **ids)
+/* Does view v belong to snapshot snap_id, or (snap_id 0) is it a point
+ * in time showing commit? */
+static bool view_is(const struct kfs_view *v, uint64_t snap_id,
+		    uint64_t commit)
 {
-	size_t n = 0, cap = 0;
+	return snap_id ? v->snap_id == snap_id
+		       : v->commit == commit && !v->snap_id;
+}
+
+/* Mark those views dead; collect the node ids of their nodes. */
+static size_t kill_views(struct kfs_nodes *t, uint64_t snap_id,
+			 uint64_t commit, uint64_t **ids)
+{
+	size_t n = 0, cap = 0, killed = 0;
 	*ids = NULL;
 	pthread_mutex_lock(&t->lock);
-	struct kfs_view *v = t->views;
-	while (v && v->snap_id != snap_id)
-		v = v->next;
-	if (v && snap_id) {
-		v->dead = 1;
+	for (struct kfs_view *v = t->views; v; v = v->next) {
+		if (view_is(v, snap_id, commit)) {
+			v->dead = 1;
+			killed++;
+		}
+	}
+	if (killed) {
 		for (size_t b = 0; b < t->nbuckets; b++) {
 			for (struct kfs_node *x = t->buckets[b]; x;
 			     x = x->next) {
-				if (x->v != v)
+				if (!x->v || !view_is(x->v, snap_id, commit))
 					continue;
 				if (n == cap) {
 					size_t nc = cap ? cap * 2 : 16;
@@ -312,6 +326,52 @@ size_t kfs_view_kill(struct kfs_nodes *t, uint64_t snap_id, uint64_t **ids)
 				}
 				(*ids)[n++] = x->nodeid;
 			}
+		}
+	}
+out:
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+size_t kfs_view_kill(struct kfs_nodes *t, uint64_t snap_id, uint64_t **ids)
+{
+	if (!snap_id) {
+		*ids = NULL;
+		return 0;
+	}
+	return kill_views(t, snap_id, 0, ids);
+}
+
+size_t kfs_view_kill_commit(struct kfs_nodes *t, uint64_t commit,
+			    uint64_t **ids)
+{
+	return kill_views(t, 0, commit, ids);
+}
+
+size_t kfs_view_commits(struct kfs_nodes *t, uint64_t **out)
+{
+	size_t n = 0, cap = 0;
+
+	*out = NULL;
+	pthread_mutex_lock(&t->lock);
+	for (size_t b = 0; b < t->nbuckets; b++) {
+		for (struct kfs_node *x = t->buckets[b]; x; x = x->next) {
+			if (!x->v || x->v->dead || !x->nopen)
+				continue;
+			bool seen = false;
+			for (size_t i = 0; i < n && !seen; i++)
+				seen = (*out)[i] == x->v->commit;
+			if (seen)
+				continue;
+			if (n == cap) {
+				size_t nc = cap ? cap * 2 : 16;
+				uint64_t *p = realloc(*out, nc * sizeof(*p));
+				if (!p)
+					goto out; /* best effort: fewer pins */
+				*out = p;
+				cap = nc;
+			}
+			(*out)[n++] = x->v->commit;
 		}
 	}
 out:
@@ -580,5 +640,28 @@ out:
 		free(*ids);
 		*ids = NULL;
 	}
+	return n;
+}
+
+size_t kfs_view_all_commits(struct kfs_nodes *t, uint64_t **out)
+{
+	size_t n = 0, cap = 0;
+
+	*out = NULL;
+	pthread_mutex_lock(&t->lock);
+	for (struct kfs_view *v = t->views; v; v = v->next) {
+		if (v->dead)
+			continue;
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			uint64_t *p = realloc(*out, nc * sizeof(*p));
+			if (!p)
+				break; /* best effort */
+			*out = p;
+			cap = nc;
+		}
+		(*out)[n++] = v->commit;
+	}
+	pthread_mutex_unlock(&t->lock);
 	return n;
 }

@@ -586,3 +586,32 @@ void kfs_snap_rename(fuse_req_t req, const char *name, const char *newname,
 	}
 	fuse_reply_err(req, err);
 }
+
+/* ---- garbage collection ---------------------------------------------------- */
+
+int kfs_gc(struct kfs *fs, const struct keep_gc_req *req,
+	   struct keep_gc_result *res)
+{
+	struct keep_gc_req r = *req;
+	struct keep_commit_info ci;
+	uint64_t *pins, *ids;
+	int rc;
+
+	/* the views with open files stay as they are */
+	r.npins = kfs_view_commits(&fs->nodes, &pins);
+	r.pins = pins;
+	rc = keep_gc(fs->store, &r, res);
+	free(pins);
+	/* a view the kernel only caches, or one a point in time resolved to
+	 * while the collection ran, may show a commit that went: it is gone,
+	 * as a deleted snapshot's view */
+	size_t n = kfs_view_all_commits(&fs->nodes, &pins);
+	for (size_t i = 0; i < n; i++) {
+		if (keep_commit_get(fs->store, pins[i], &ci) != ENOENT)
+			continue;
+		size_t k = kfs_view_kill_commit(&fs->nodes, pins[i], &ids);
+		notify_inval(fs, ids, k);
+	}
+	free(pins);
+	return rc;
+}

@@ -437,23 +437,8 @@ int cmd_restore(int argc, char **argv)
 	}
 
 	struct keep_store *s = NULL;
-	rc = keep_store_open(store, KEEP_OPEN_WRITE, &s);
-	if (rc == KEEP_E_LOCKED) {
-		pid_t pid = keep_store_lock_owner(store);
-		char comm[64];
-		if (pid > 0)
-			error("store '%s' is busy: process %d (%s) has it open "
-			      "for writing; try again when it is done", store,
-			      (int)pid, proc_comm(pid, comm, sizeof(comm)));
-		else
-			error("store '%s' is busy: another process has it open "
-			      "for writing", store);
+	if (open_writable(store, &s) != EXIT_OK)
 		goto out;
-	}
-	if (rc) {
-		error("cannot open store '%s': %s", store, keep_strerror(rc));
-		goto out;
-	}
 	status = restore_run(s, store, target, NULL, &o, restore_direct, s);
 	rc = keep_store_close(s);
 	if (rc && status == EXIT_OK)

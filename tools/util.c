@@ -592,3 +592,26 @@ char *tree_path(const char *p, const char *mnt)
 	}
 	return r;
 }
+
+int open_writable(const char *store, struct keep_store **s)
+{
+	int rc = keep_store_open(store, KEEP_OPEN_WRITE, s);
+	pid_t pid;
+	char comm[64];
+
+	if (rc == 0)
+		return EXIT_OK;
+	*s = NULL;
+	if (rc != KEEP_E_LOCKED)
+		return error("cannot open store '%s': %s", store,
+			     keep_strerror(rc));
+	pid = keep_store_lock_owner(store);
+	if (pid > 0)
+		return error("store '%s' is busy: process %d (%s) has it open "
+			     "for writing; try again when it is done",
+			     store, (int)pid,
+			     proc_comm(pid, comm, sizeof(comm)));
+	return error("store '%s' is busy: another process has it open for "
+		     "writing",
+		     store);
+}

@@ -54,11 +54,13 @@ int cmd_list(int argc, char **argv);
 int cmd_cat(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_log(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_ctl_ping(int argc, char **argv);
 
 int ctl_snapshot(struct kfs_ctl *c, int argc, char **argv);
 int ctl_restore(struct kfs_ctl *c, int argc, char **argv);
+int ctl_gc(struct kfs_ctl *c, int argc, char **argv);
 int ctl_ping(struct kfs_ctl *c, int argc, char **argv);
 
 extern const char usage_init[];
@@ -74,6 +76,7 @@ extern const char usage_list[];
 extern const char usage_cat[];
 extern const char usage_diff[];
 extern const char usage_log[];
+extern const char usage_gc[];
 extern const char usage_restore[];
 extern const char usage_ctl_ping[];
 
@@ -190,6 +193,10 @@ struct keep_store;
  */
 int find_version(struct keep_store *s, const char *store, const char *what,
 		 uint64_t *commit);
+
+/* Open an unmounted store for writing, or print why not (busy: which
+ * process holds it) and return EXIT_FAILED. */
+int open_writable(const char *store, struct keep_store **s);
 
 /* ---- values --------------------------------------------------------------- */
 

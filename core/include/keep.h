@@ -466,6 +466,10 @@ int keep_commit_at(struct keep_store *s, int64_t time_ns, uint64_t *id);
  * the epoch), or EINVAL (*out untouched).
  */
 int keep_parse_time(const char *text, int64_t now_ns, int64_t *out);
+/* Parse a duration: "0", or a positive integer and one unit of s, m, h,
+ * d, w ("90s", "15m", "1h", "30d", "8w").  Returns 0 with *out in ns, or
+ * EINVAL (*out untouched). */
+int keep_parse_duration(const char *text, int64_t *out);
 /* Format ns since the epoch as "2026-11-24T08:35:00Z" (UTC, whole
  * seconds, rounded down) into buf (at least 21 bytes; a shorter buffer
  * gets a NUL-terminated prefix). */
@@ -667,6 +671,7 @@ struct keep_gc_result {
 	uint64_t blobs;	     /* blobs dropped */
 	uint64_t blob_bytes; /* their stored (compressed) bytes */
 	uint64_t pages;	     /* database pages given back */
+	uint64_t page_bytes; /* their size */
 	int done;	     /* non-zero: nothing is left to do */
 };
 
