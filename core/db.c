@@ -768,6 +768,45 @@ static int meta_get_int(struct keep_store *s, const char *key, int64_t *out)
 	return rc;
 }
 
+int db_meta_text(struct keep_store *s, const char *key, char *buf,
+		 size_t len)
+{
+	STMT(st, s, ST_META_GET);
+	int src, rc = 0;
+
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(st, 0);
+		snprintf(buf, len, "%s", t ? (const char *)t : "");
+	} else if (src == SQLITE_DONE) {
+		rc = ENOENT;
+	} else {
+		rc = db_err(s->db->h, src, "read meta");
+	}
+	done(st);
+	return rc;
+}
+
+int db_meta_set_text(struct keep_store *s, const char *key, const char *text)
+{
+	sqlite3_stmt *st;
+	int src;
+
+	if (text)
+		return meta_set(s, key, text, 0, true);
+	src = sqlite3_prepare_v2(s->db->h, "DELETE FROM meta WHERE key = ?1",
+				 -1, &st, NULL);
+	if (src == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+		src = sqlite3_step(st);
+		sqlite3_finalize(st);
+	}
+	return src == SQLITE_DONE || src == SQLITE_OK
+		       ? 0
+		       : db_err(s->db->h, src, "write meta");
+}
+
 int db_load_meta(struct keep_store *s)
 {
 	sqlite3_stmt *st = NULL;

@@ -212,6 +212,11 @@ void db_close(struct keep_store *s);
 int db_create_schema(struct keep_store *s, const struct keep_init_opts *o,
 		     const char *uuid, int64_t now);
 int db_load_meta(struct keep_store *s); /* format, block size, uuid, next_ino */
+/* A meta row as text: 0, or ENOENT when there is none. */
+int db_meta_text(struct keep_store *s, const char *key, char *buf,
+		 size_t len);
+/* Write a meta row as text (NULL: delete it), in the open transaction. */
+int db_meta_set_text(struct keep_store *s, const char *key, const char *text);
 int db_begin(struct keep_store *s);
 /* Make one operation all-or-nothing inside the open transaction. */
 int db_savepoint(struct keep_store *s);

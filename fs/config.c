@@ -29,6 +29,7 @@ void kfs_config_init(struct kfs_config *cfg)
 	cfg->writeback = 1;
 	cfg->readdirplus = 1;
 	cfg->cache_timeout = 60.0;
+	keep_policy_default(&cfg->policy);
 }
 
 void kfs_config_release(struct kfs_config *cfg)
@@ -163,6 +164,14 @@ static int parse_one(struct kfs_config *cfg, char *opt, char *err,
 	if (!*key)
 		return 0; /* "a,,b" */
 
+	for (int i = 0; val && keep_policy_keys[i]; i++) {
+		if (strcmp(key, keep_policy_keys[i]))
+			continue;
+		if (keep_policy_set(&cfg->policy, key, val, err, errlen))
+			return -1;
+		cfg->policy_mask |= 1u << i;
+		return 0;
+	}
 	if (!strcmp(key, "commit_interval")) {
 		if (!val || parse_interval(val, &cfg->commit_interval))
 			return fail(err, errlen,

@@ -638,6 +638,11 @@ int kfs_ctl_restore(struct kfs_ctl *c, const struct keep_restore_req *req,
 	return kfs_restore(c->fs, req, res);
 }
 
+void kfs_ctl_policy_changed(struct kfs_ctl *c)
+{
+	kfs_policy_reload(c->fs);
+}
+
 int kfs_ctl_gc(struct kfs_ctl *c, const struct keep_gc_req *req,
 	       struct keep_gc_result *res)
 {

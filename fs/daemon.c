@@ -443,6 +443,7 @@ int kfs_run(const struct kfs_config *cfg, int ready_fd)
 #endif
 	pthread_mutex_init(&fs.times_lock, NULL);
 	pthread_mutex_init(&fs.flush_lock, NULL);
+	pthread_mutex_init(&fs.policy_mu, NULL);
 	{
 		/* a restore must not wait behind a stream of lookups */
 		pthread_rwlockattr_t ra;
@@ -492,6 +493,12 @@ int kfs_run(const struct kfs_config *cfg, int ready_fd)
 	}
 	keep_store_set_dirty_limit(fs.store, cfg->dirty_limit);
 	fs.block_size = keep_store_block_size(fs.store);
+	rc = kfs_policy_reload(&fs);
+	if (rc) {
+		ready_err(&ready_fd, "cannot read the settings of '%s': %s",
+			  cfg->store_path, keep_strerror(rc));
+		goto out_store;
+	}
 
 	if (build_args(cfg, &args)) {
 		ready_err(&ready_fd, "out of memory");
@@ -577,6 +584,7 @@ out:
 	pthread_mutex_destroy(&fs.times_lock);
 	pthread_mutex_destroy(&fs.flush_lock);
 	pthread_rwlock_destroy(&fs.entry_gate);
+	pthread_mutex_destroy(&fs.policy_mu);
 	pthread_mutex_destroy(&fs.flush_mu);
 	pthread_cond_destroy(&fs.flush_cond);
 	return status;

@@ -29,6 +29,11 @@ struct kfs_config {
 	int writeback;		  /* "writeback=on|off", default on */
 	int readdirplus;	  /* "readdirplus=on|off", default on */
 	double cache_timeout;	  /* "cache_timeout=" entry/attr, default 60 s */
+	/* retention settings given as mount options ("journal=0,auto=1h"):
+	 * they override the store's for this mount; bit i of policy_mask
+	 * stands for keep_policy_keys[i] */
+	struct keep_policy policy;
+	unsigned policy_mask;
 
 	/* generic options */
 	int read_only;		  /* "ro" (and "rw" clears it) */
@@ -139,8 +144,13 @@ int kfs_ctl_snapshot(struct kfs_ctl *c, const char *name, int origin,
 int kfs_ctl_restore(struct kfs_ctl *c, const struct keep_restore_req *req,
 		    struct keep_restore_result *res);
 
+/* The store's settings changed (keepfs config): apply them, under the
+ * mount's options, at once. */
+void kfs_ctl_policy_changed(struct kfs_ctl *c);
+
 /* Garbage collection of the mounted store (keep_gc), keeping the commits
- * of the .snapshots views the kernel holds.  EROFS on a read-only mount. */
+ * of the .snapshots views in use; a journal_ns of -1 takes the setting in
+ * force.  EROFS on a read-only mount. */
 int kfs_ctl_gc(struct kfs_ctl *c, const struct keep_gc_req *req,
 	       struct keep_gc_result *res);
 

@@ -273,6 +273,11 @@ struct kfs {
 	 * table's reference; a restore holds it for writing from its commit
 	 * until it has listed the nodes the kernel holds (restore.c). */
 	pthread_rwlock_t entry_gate;
+
+	/* retention (retain.c): the settings in force, the store's with
+	 * the mount's options over them */
+	pthread_mutex_t policy_mu;
+	struct keep_policy policy;
 };
 
 static inline void kfs_gate_enter(struct kfs *fs)
@@ -417,6 +422,11 @@ void kfs_snap_rename(fuse_req_t req, const char *name, const char *newname,
 /* keep_restore on the mounted store, with the kernel's caches made true
  * afterwards (restore.c).  Returns keep_restore's code (EROFS on a
  * read-only mount). */
+/* retain.c: load the settings in force (at mount, and after `keepfs
+ * config` changed the store's) */
+int kfs_policy_reload(struct kfs *fs);
+void kfs_policy_get(struct kfs *fs, struct keep_policy *out);
+
 /* snap.c: keep_gc, pinning the views in use, killing those whose commit
  * went meanwhile */
 int kfs_gc(struct kfs *fs, const struct keep_gc_req *req,

@@ -594,9 +594,14 @@ int kfs_gc(struct kfs *fs, const struct keep_gc_req *req,
 {
 	struct keep_gc_req r = *req;
 	struct keep_commit_info ci;
+	struct keep_policy p;
 	uint64_t *pins, *ids;
 	int rc;
 
+	if (r.journal_ns < 0) { /* the setting in force */
+		kfs_policy_get(fs, &p);
+		r.journal_ns = p.journal_ns;
+	}
 	/* the views with open files stay as they are */
 	r.npins = kfs_view_commits(&fs->nodes, &pins);
 	r.pins = pins;

@@ -31,13 +31,13 @@ const char usage_gc[] =
     "options:\n"
     "   --journal DURATION  the window to keep, this time: 0 (keep only\n"
     "                       what snapshots name), 90s, 15m, 1h, 7d, 2w\n"
-    "                       (default 1h)\n"
+    "                       (default: the store's setting, see 'keepfs\n"
+    "                       config'; a mount's journal= option on a\n"
+    "                       mounted store)\n"
     "   -h, --help          show this help\n";
 
-#define DEFAULT_JOURNAL_NS (3600LL * 1000000000LL)
-
 struct gcopts {
-	int64_t journal_ns;
+	int64_t journal_ns; /* -1: the setting in force */
 	const char *journal; /* as given, to pass on to a daemon */
 };
 
@@ -51,7 +51,7 @@ static int parse(int argc, char **argv, struct gcopts *o, const char **target)
 	};
 	int c;
 
-	o->journal_ns = DEFAULT_JOURNAL_NS;
+	o->journal_ns = -1;
 	o->journal = NULL;
 	opterr = 0;
 	optind = 1;
@@ -124,7 +124,12 @@ int cmd_gc(int argc, char **argv)
 	if (open_writable(store, &s) != EXIT_OK)
 		goto out;
 	struct keep_gc_req req = {.journal_ns = o.journal_ns};
-	rc = keep_gc(s, &req, &res);
+	struct keep_policy p;
+	rc = req.journal_ns < 0 ? keep_policy_load(s, &p) : 0;
+	if (!rc && req.journal_ns < 0)
+		req.journal_ns = p.journal_ns;
+	if (!rc)
+		rc = keep_gc(s, &req, &res);
 	if (rc)
 		error("garbage collection of '%s' failed: %s", store,
 		      keep_strerror(rc));

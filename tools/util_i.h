@@ -55,12 +55,14 @@ int cmd_cat(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_log(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
+int cmd_config(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_ctl_ping(int argc, char **argv);
 
 int ctl_snapshot(struct kfs_ctl *c, int argc, char **argv);
 int ctl_restore(struct kfs_ctl *c, int argc, char **argv);
 int ctl_gc(struct kfs_ctl *c, int argc, char **argv);
+int ctl_config(struct kfs_ctl *c, int argc, char **argv);
 int ctl_ping(struct kfs_ctl *c, int argc, char **argv);
 
 extern const char usage_init[];
@@ -77,6 +79,7 @@ extern const char usage_cat[];
 extern const char usage_diff[];
 extern const char usage_log[];
 extern const char usage_gc[];
+extern const char usage_config[];
 extern const char usage_restore[];
 extern const char usage_ctl_ping[];
 

@@ -678,6 +678,55 @@ struct keep_gc_result {
 int keep_gc(struct keep_store *s, const struct keep_gc_req *req,
 	    struct keep_gc_result *out);
 
+/* ---- retention settings ------------------------------------------------ */
+
+/*
+ * The settings a store keeps for its retention and garbage collection,
+ * each with a text form used by `keepfs config` and the mount options:
+ *   journal      DURATION  every commit stays this long (default 1h; 0)
+ *   auto         INTERVAL  automatic snapshots, or "off" (default 15m;
+ *                          at least 1m)
+ *   hourly, daily, weekly, monthly
+ *                COUNT     auto snapshots kept, one per period
+ *                          (24, 30, 8, 12)
+ *   prerestore   COUNT     pre-restore snapshots kept (10)
+ *   max_history  BUDGET    "none", a size ("20G") or a percentage of the
+ *                          backing file system ("10%") (none)
+ * DURATION is "0" or a whole number and one of s, m, h, d, w.  COUNT is
+ * 0 to 100000.
+ */
+struct keep_policy {
+	int64_t journal_ns;
+	int64_t auto_ns; /* 0: off */
+	uint32_t hourly, daily, weekly, monthly;
+	uint32_t prerestore;
+	uint64_t max_history_bytes; /* 0 with pct 0: no budget */
+	uint32_t max_history_pct;   /* 1 to 100, or 0 */
+};
+
+/* The names, in display order, NULL-terminated. */
+extern const char *const keep_policy_keys[];
+void keep_policy_default(struct keep_policy *p);
+/* Parse value for key into p.  Returns 0, or EINVAL with a message
+ * ("bad value 'x' for journal: ...", "unknown setting 'x' ...") in err. */
+int keep_policy_set(struct keep_policy *p, const char *key, const char *value,
+		    char *err, size_t errlen);
+/* The canonical text of key's value ("1h", "off", "10%").  Returns 0 or
+ * KEEP_E_INVAL (unknown key). */
+int keep_policy_get(const struct keep_policy *p, const char *key, char *buf,
+		    size_t len);
+/* The store's settings: the defaults, with those set in the store. */
+int keep_policy_load(struct keep_store *s, struct keep_policy *p);
+/*
+ * Set n settings in the store, durably and all at once: each value as
+ * keep_policy_set takes it, or "default" to drop the setting.  Every pair
+ * is checked first; a bad one changes nothing (EINVAL, message in err).
+ * Pending changes are committed first.  Needs a writable handle.
+ */
+int keep_policy_put(struct keep_store *s, size_t n,
+		    const char *const *keys, const char *const *values,
+		    char *err, size_t errlen);
+
 /* ---- restore ------------------------------------------------------------ */
 
 /*
