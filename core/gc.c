@@ -462,7 +462,7 @@ int keep_gc(struct keep_store *s, const struct keep_gc_req *req,
 		return EROFS;
 	if (g.req->journal_ns < 0 || (g.req->npins && !g.req->pins))
 		return KEEP_E_INVAL;
-	now = g.req->now_ns ? g.req->now_ns : keep_now_ns();
+	now = g.req->now_ns ? g.req->now_ns : keep_clock_ns();
 	g.cutoff = now - g.req->journal_ns;
 	rc = prepare(&g);
 	while (!rc && more) {

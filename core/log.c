@@ -189,6 +189,60 @@ int64_t keep_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* ---- the clock of history ----------------------------------------------- */
+
+static const char *clock_file;
+static pthread_once_t clock_once = PTHREAD_ONCE_INIT;
+
+static void clock_init(void)
+{
+	const char *f = getenv("KEEPFS_TEST_CLOCK");
+
+	clock_file = f && *f ? f : NULL;
+}
+
+/* Seconds since the epoch, with a fraction, from the test clock's file;
+ * false when it cannot be read. */
+static bool clock_read(int64_t *out)
+{
+	char buf[64];
+	FILE *f = fopen(clock_file, "re");
+	size_t n = 0;
+	char *end;
+
+	if (f) {
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+	errno = 0;
+	double t = n ? strtod(buf, &end) : 0;
+	if (!n || errno || end == buf || t < 0 || t > 9e9)
+		return false;
+	*out = (int64_t)(t * 1e9);
+	return true;
+}
+
+int64_t keep_clock_ns(void)
+{
+	static bool warned;
+	int64_t t;
+
+	pthread_once(&clock_once, clock_init);
+	if (clock_file) {
+		if (clock_read(&t))
+			return t;
+		if (!warned) {
+			warned = true;
+			keep_log(LOG_WARNING,
+				 "cannot read the time from KEEPFS_TEST_CLOCK "
+				 "'%s': using the real clock",
+				 clock_file);
+		}
+	}
+	return keep_now_ns();
+}
+
 int64_t keep_monotonic_ns(void)
 {
 	struct timespec ts;

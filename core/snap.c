@@ -109,7 +109,7 @@ int snap_apply(struct keep_store *s, struct snap_op *op, uint64_t commit,
 		memset(m, 0, sizeof(*m));
 		m->commit = commit;
 		m->commit_ns = commit_ns;
-		m->created_ns = keep_now_ns();
+		m->created_ns = keep_clock_ns();
 		m->origin = op->origin;
 		rc = db_snap_insert(s, op->name, commit, m->created_ns,
 				    op->origin, &m->id);

@@ -182,7 +182,7 @@ int keep_store_init(const char *path, const struct keep_init_opts *opts)
 	rc = db_open(&tmp, db, true, false);
 	if (rc)
 		goto fail;
-	rc = db_create_schema(&tmp, &o, tmp.uuid, keep_now_ns());
+	rc = db_create_schema(&tmp, &o, tmp.uuid, keep_clock_ns());
 	db_close(&tmp);
 	if (rc)
 		goto fail;
@@ -474,7 +474,7 @@ uint64_t keep_last_commit(struct keep_store *s)
  * clock stepped back (design note 6), so times grow with ids. */
 static int64_t commit_time(struct keep_store *s)
 {
-	int64_t now = keep_now_ns();
+	int64_t now = keep_clock_ns();
 
 	return now > s->last_commit_ns ? now : s->last_commit_ns + 1;
 }

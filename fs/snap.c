@@ -216,7 +216,7 @@ static void lookup_time(fuse_req_t req, const char *name)
 	int64_t t;
 	uint64_t commit, nodeid;
 
-	int err = keep_parse_time(name + 1, now_real_ns(), &t);
+	int err = keep_parse_time(name + 1, keep_clock_ns(), &t);
 	if (!err)
 		err = kfs_errno(keep_commit_at(fs->store, t, &commit));
 	if (!err)

@@ -341,10 +341,7 @@ static int restore_run(struct keep_store *s, const char *store,
 		.to = o->to,
 	};
 	char when[32], name[64];
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	keep_format_time((int64_t)now.tv_sec * 1000000000 + now.tv_nsec, when,
-			 sizeof(when));
+	keep_format_time(keep_clock_ns(), when, sizeof(when));
 	for (int k = 1; k < 100; k++) {
 		if (k == 1)
 			snprintf(name, sizeof(name), "pre-restore-%s", when);

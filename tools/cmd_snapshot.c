@@ -376,13 +376,9 @@ static int no_options(const char *cmd, int argc, char **argv)
 /* The snapshot's name: the one given, or the current UTC time. */
 static const char *pick_name(int nargs, char **args, char *when, size_t len)
 {
-	struct timespec now;
-
 	if (nargs > 0)
 		return args[0];
-	clock_gettime(CLOCK_REALTIME, &now);
-	keep_format_time((int64_t)now.tv_sec * 1000000000 + now.tv_nsec, when,
-			 len);
+	keep_format_time(keep_clock_ns(), when, len);
 	return when;
 }
 

@@ -518,16 +518,11 @@ int find_version(struct keep_store *s, const char *store, const char *what,
 		 uint64_t *commit)
 {
 	struct keep_snapshot snap;
-	struct timespec now;
 	int64_t t;
 	int rc;
 
 	if (what[0] == '@') {
-		clock_gettime(CLOCK_REALTIME, &now);
-		if (keep_parse_time(what + 1,
-				    (int64_t)now.tv_sec * 1000000000 +
-					    now.tv_nsec,
-				    &t) != 0)
+		if (keep_parse_time(what + 1, keep_clock_ns(), &t) != 0)
 			return error("'%s' is not a time: use "
 				     "@2026-11-24T08:35:00Z (UTC), an offset "
 				     "like +01:00, or @-10m, @-2h, @-1d",

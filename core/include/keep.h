@@ -466,6 +466,16 @@ int keep_commit_at(struct keep_store *s, int64_t time_ns, uint64_t *id);
  * the epoch), or EINVAL (*out untouched).
  */
 int keep_parse_time(const char *text, int64_t now_ns, int64_t *out);
+/*
+ * The time of history, in ns since the epoch: commit and snapshot times,
+ * the journal window, automatic snapshots and their retention, relative
+ * @TIME.  CLOCK_REALTIME, unless the environment names a test clock:
+ * KEEPFS_TEST_CLOCK=FILE, a file holding seconds since the epoch (a
+ * fraction allowed), read at every call, so that a test can move time on
+ * by months in seconds.  File times (mtime, ctime) always follow the real
+ * clock.
+ */
+int64_t keep_clock_ns(void);
 /* Parse a duration: "0", or a positive integer and one unit of s, m, h,
  * d, w ("90s", "15m", "1h", "30d", "8w").  Returns 0 with *out in ns, or
  * EINVAL (*out untouched). */
