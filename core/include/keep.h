@@ -737,6 +737,23 @@ int keep_policy_put(struct keep_store *s, size_t n,
 		    const char *const *keys, const char *const *values,
 		    char *err, size_t errlen);
 
+/*
+ * Apply the retention of snapshots: automatic snapshots keep the newest of
+ * each of the `hourly` most recent hours that have one, and likewise of
+ * days, weeks (Monday to Sunday) and months, in UTC; the newest automatic
+ * snapshot always stays.  The newest `prerestore` pre-restore snapshots
+ * stay.  Manual and received snapshots are never deleted.  Each deletion
+ * is passed to deleted (may be NULL); *ndeleted (may be NULL) gets their
+ * count.  Returns 0 or the first error.
+ */
+int keep_retain(struct keep_store *s, const struct keep_policy *p,
+		keep_snapshot_cb deleted, void *ctx, uint64_t *ndeleted);
+/* Is an automatic snapshot due at now_ns: auto is on, the newest auto
+ * snapshot was taken at least `auto` ago (or there is none), and
+ * something changed since it?  Sets *due.  Returns 0 or an error. */
+int keep_auto_due(struct keep_store *s, const struct keep_policy *p,
+		  int64_t now_ns, int *due);
+
 /* ---- restore ------------------------------------------------------------ */
 
 /*
