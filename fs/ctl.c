@@ -638,6 +638,11 @@ int kfs_ctl_restore(struct kfs_ctl *c, const struct keep_restore_req *req,
 	return kfs_restore(c->fs, req, res);
 }
 
+int kfs_ctl_retain_now(struct kfs_ctl *c)
+{
+	return kfs_retain_now(c->fs, c->out);
+}
+
 void kfs_ctl_policy_changed(struct kfs_ctl *c)
 {
 	kfs_policy_reload(c->fs);

@@ -532,11 +532,17 @@ int kfs_run(const struct kfs_config *cfg, int ready_fd)
 		      strerror(rc));
 		goto out_notify;
 	}
+	rc = kfs_retain_start(&fs);
+	if (rc) {
+		ready_err(&ready_fd, "cannot start the retention thread: %s",
+			  strerror(rc));
+		goto out_timer;
+	}
 	rc = kfs_ctl_start(&fs);
 	if (rc) {
 		ready_err(&ready_fd, "cannot listen on '%s/%s': %s",
 			  cfg->store_path, KFS_CTL_NAME, strerror(rc));
-		goto out_timer;
+		goto out_retain;
 	}
 
 	ready_line(&ready_fd, "OK\n");
@@ -554,6 +560,8 @@ int kfs_run(const struct kfs_config *cfg, int ready_fd)
 		status = 0;
 
 	kfs_ctl_stop(&fs);
+out_retain:
+	kfs_retain_stop(&fs);
 out_timer:
 	timer_stop(&fs);
 out_notify:

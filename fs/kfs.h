@@ -144,6 +144,10 @@ int kfs_ctl_snapshot(struct kfs_ctl *c, const char *name, int origin,
 int kfs_ctl_restore(struct kfs_ctl *c, const struct keep_restore_req *req,
 		    struct keep_restore_result *res);
 
+/* Run the mount's retention now (kfs_retain_now), reporting to the
+ * client's stdout.  EROFS on a read-only mount. */
+int kfs_ctl_retain_now(struct kfs_ctl *c);
+
 /* The store's settings changed (keepfs config): apply them, under the
  * mount's options, at once. */
 void kfs_ctl_policy_changed(struct kfs_ctl *c);

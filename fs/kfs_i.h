@@ -278,6 +278,11 @@ struct kfs {
 	 * the mount's options over them */
 	pthread_mutex_t policy_mu;
 	struct keep_policy policy;
+	pthread_t retain_thread;
+	pthread_mutex_t retain_lock; /* one pass at a time; the fields below */
+	pthread_cond_t retain_cond;
+	int retain_stop, retain_running;
+	int64_t retain_last; /* history clock of the last full pass */
 };
 
 static inline void kfs_gate_enter(struct kfs *fs)
@@ -426,6 +431,17 @@ void kfs_snap_rename(fuse_req_t req, const char *name, const char *newname,
  * config` changed the store's) */
 int kfs_policy_reload(struct kfs *fs);
 void kfs_policy_get(struct kfs *fs, struct keep_policy *out);
+
+/* snap.c, outside any request (the retention thread): tell the kernel
+ * that a snapshot was made, or was deleted (its view dies, as by rmdir) */
+void kfs_snap_made(struct kfs *fs, const char *name);
+void kfs_snap_gone(struct kfs *fs, const struct keep_snapshot *snap);
+
+/* retain.c: the retention thread; kfs_retain_now runs one pass at once
+ * (all of it, whatever time says) and reports to f (may be NULL) */
+int kfs_retain_start(struct kfs *fs);
+void kfs_retain_stop(struct kfs *fs);
+int kfs_retain_now(struct kfs *fs, FILE *f);
 
 /* snap.c: keep_gc, pinning the views in use, killing those whose commit
  * went meanwhile */

@@ -1,14 +1,32 @@
 /*
- * retain.c - the retention settings in force on a mount.
+ * retain.c - retention on a mount: the settings in force, automatic
+ * snapshots, the retention of snapshots and background garbage
+ * collection.
  *
- * The store keeps its settings (core/policy.c); mount options of the same
- * names override them for the life of the mount.  Every setting passes
- * through its text form (keep_policy_get, keep_policy_set), so merging
- * needs no knowledge of the fields.
+ * Design notes:
+ *
+ *  1. The store keeps its settings (core/policy.c); mount options of the
+ *     same names override them for the life of the mount.  Every setting
+ *     passes through its text form (keep_policy_get, keep_policy_set), so
+ *     merging needs no knowledge of the fields.
+ *  2. One thread wakes every second.  When an automatic snapshot is due
+ *     (keep_auto_due: the interval passed and something changed) it takes
+ *     one the way mkdir in .snapshots does (the kernel's dirty pages
+ *     first), named by the UTC time.  After a snapshot, and once a minute
+ *     of the history clock, it applies retention (keep_retain) and
+ *     collects garbage (kfs_gc: small steps, applications go on between
+ *     them).  Deleted snapshots' views die as by rmdir.
+ *  3. Decisions follow keep_clock_ns(), the clock a test can replace, so
+ *     a test moves time on by a month and asks for a pass at once
+ *     (kfs_retain_now, the hidden "keepfs retain-now") instead of waiting.
  */
+#include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 #include <syslog.h>
+#include <time.h>
 
 #include "kfs_i.h"
 
@@ -41,4 +59,159 @@ void kfs_policy_get(struct kfs *fs, struct keep_policy *out)
 	pthread_mutex_lock(&fs->policy_mu);
 	*out = fs->policy;
 	pthread_mutex_unlock(&fs->policy_mu);
+}
+
+/* ---- the retention thread ----------------------------------------------- */
+
+#define NS INT64_C(1000000000)
+#define FULL_PASS_NS (60 * NS) /* of the history clock */
+
+struct pass {
+	struct kfs *fs;
+	FILE *f;
+	uint64_t deleted;
+};
+
+static int gone(void *ctx, const struct keep_snapshot *snap)
+{
+	struct pass *ps = ctx;
+
+	keep_log(LOG_INFO, "retention: snapshot '%s' deleted", snap->name);
+	if (ps->f)
+		fprintf(ps->f, "deleted snapshot %s\n", snap->name);
+	kfs_snap_gone(ps->fs, snap);
+	return 0;
+}
+
+/* Take an automatic snapshot named by the time (note 2). */
+static int take_auto(struct kfs *fs, int64_t now, FILE *f)
+{
+	struct keep_snapshot snap;
+	char when[32], name[48];
+	int rc = EEXIST;
+
+	keep_format_time(now, when, sizeof(when));
+	for (int k = 1; k < 100 && rc == EEXIST; k++) {
+		if (k == 1)
+			snprintf(name, sizeof(name), "%s", when);
+		else
+			snprintf(name, sizeof(name), "%s-%d", when, k);
+		rc = kfs_snap_create(fs, name, KEEP_ORIGIN_AUTO, &snap);
+	}
+	if (rc) {
+		keep_log(LOG_ERR, "automatic snapshot failed: %s",
+			 keep_strerror(rc));
+		return rc;
+	}
+	kfs_snap_made(fs, name);
+	if (f)
+		fprintf(f, "auto snapshot %s\n", name);
+	return 0;
+}
+
+/* One pass, under retain_lock; full: retention and gc whatever the time. */
+static int pass(struct kfs *fs, bool full, FILE *f)
+{
+	struct keep_policy p;
+	struct pass ps = {fs, f, 0};
+	int64_t now = keep_clock_ns();
+	int due = 0, rc;
+
+	if (fs->cfg->read_only)
+		return EROFS;
+	kfs_policy_get(fs, &p);
+	rc = keep_auto_due(fs->store, &p, now, &due);
+	if (!rc && due) {
+		rc = take_auto(fs, now, f);
+		full = true;
+	}
+	if (!full && now - fs->retain_last < FULL_PASS_NS &&
+	    now >= fs->retain_last)
+		return rc;
+	fs->retain_last = now;
+	int rc2 = keep_retain(fs->store, &p, gone, &ps, &ps.deleted);
+	if (rc2)
+		keep_log(LOG_ERR, "retention failed: %s", keep_strerror(rc2));
+	struct keep_gc_req req = {.journal_ns = p.journal_ns};
+	struct keep_gc_result res;
+	int rc3 = kfs_gc(fs, &req, &res);
+	if (rc3)
+		keep_log(LOG_ERR, "garbage collection failed: %s",
+			 keep_strerror(rc3));
+	else if (res.commits || res.blobs)
+		keep_log(LOG_INFO,
+			 "garbage collection: %llu commits, %llu row versions, "
+			 "%llu blobs (%llu bytes) dropped",
+			 (unsigned long long)res.commits,
+			 (unsigned long long)res.rows,
+			 (unsigned long long)res.blobs,
+			 (unsigned long long)res.blob_bytes);
+	if (f && !rc3)
+		fprintf(f,
+			"dropped %llu commits, %llu row versions and %llu "
+			"blobs\n",
+			(unsigned long long)res.commits,
+			(unsigned long long)res.rows,
+			(unsigned long long)res.blobs);
+	return rc ? rc : rc2 ? rc2 : rc3;
+}
+
+static void *retain_main(void *arg)
+{
+	struct kfs *fs = arg;
+
+	pthread_mutex_lock(&fs->retain_lock);
+	while (!fs->retain_stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&fs->retain_cond, &fs->retain_lock, &ts);
+		if (fs->retain_stop)
+			break;
+		pass(fs, false, NULL);
+	}
+	pthread_mutex_unlock(&fs->retain_lock);
+	return NULL;
+}
+
+int kfs_retain_start(struct kfs *fs)
+{
+	pthread_condattr_t ca;
+	int err;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&fs->retain_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&fs->retain_lock, NULL);
+	fs->retain_stop = 0;
+	fs->retain_last = keep_clock_ns();
+	if (fs->cfg->read_only)
+		return 0; /* nothing to do on a read-only mount */
+	err = pthread_create(&fs->retain_thread, NULL, retain_main, fs);
+	if (!err)
+		fs->retain_running = 1;
+	return err;
+}
+
+void kfs_retain_stop(struct kfs *fs)
+{
+	if (fs->retain_running) {
+		pthread_mutex_lock(&fs->retain_lock);
+		fs->retain_stop = 1;
+		pthread_cond_signal(&fs->retain_cond);
+		pthread_mutex_unlock(&fs->retain_lock);
+		pthread_join(fs->retain_thread, NULL);
+		fs->retain_running = 0;
+	}
+	pthread_cond_destroy(&fs->retain_cond);
+	pthread_mutex_destroy(&fs->retain_lock);
+}
+
+int kfs_retain_now(struct kfs *fs, FILE *f)
+{
+	pthread_mutex_lock(&fs->retain_lock);
+	int rc = pass(fs, true, f);
+	pthread_mutex_unlock(&fs->retain_lock);
+	return rc;
 }

@@ -620,3 +620,23 @@ int kfs_gc(struct kfs *fs, const struct keep_gc_req *req,
 	free(pins);
 	return rc;
 }
+
+void kfs_snap_made(struct kfs *fs, const char *name)
+{
+	/* the kernel may cache .snapshots' listing and a negative entry */
+	fuse_lowlevel_notify_inval_entry(fs->se, KFS_SNAPDIR_NODE, name,
+					 strlen(name));
+	fuse_lowlevel_notify_inval_inode(fs->se, KFS_SNAPDIR_NODE, 0, 0);
+}
+
+void kfs_snap_gone(struct kfs *fs, const struct keep_snapshot *snap)
+{
+	uint64_t *ids;
+
+	snapdir_touch(fs);
+	size_t n = kfs_view_kill(&fs->nodes, snap->id, &ids);
+	notify_inval(fs, ids, n);
+	fuse_lowlevel_notify_inval_entry(fs->se, KFS_SNAPDIR_NODE, snap->name,
+					 strlen(snap->name));
+	fuse_lowlevel_notify_inval_inode(fs->se, KFS_SNAPDIR_NODE, 0, 0);
+}

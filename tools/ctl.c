@@ -288,3 +288,41 @@ int cmd_ctl_ping(int argc, char **argv)
 	free(mnt);
 	return status;
 }
+
+const char usage_retain_now[] =
+	"usage: keepfs retain-now TARGET\n"
+	"\n"
+	"For tests: have the daemon of a mounted store run its retention at\n"
+	"once (an automatic snapshot if one is due, the retention of snapshots,\n"
+	"garbage collection) and print what it did.\n";
+
+int cmd_retain_now(int argc, char **argv)
+{
+	char *store, *mnt;
+	int status;
+
+	if (argc != 2)
+		return usage_error("retain-now", "give exactly one TARGET");
+	if (resolve_target(argv[1], &store, &mnt) != EXIT_OK)
+		return EXIT_FAILED;
+	if (!mnt) {
+		status = error("store '%s' is not mounted", store);
+	} else {
+		char *args[1] = {argv[0]};
+		status = ctl_run(store, mnt, 1, args);
+	}
+	free(store);
+	free(mnt);
+	return status;
+}
+
+int ctl_retain_now(struct kfs_ctl *c, int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 1)
+		return ctl_error(c, "retain-now takes no arguments");
+	int rc = kfs_ctl_retain_now(c);
+	if (rc)
+		return ctl_error(c, "retention failed: %s", keep_strerror(rc));
+	return EXIT_OK;
+}

@@ -58,12 +58,14 @@ int cmd_gc(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_ctl_ping(int argc, char **argv);
+int cmd_retain_now(int argc, char **argv);
 
 int ctl_snapshot(struct kfs_ctl *c, int argc, char **argv);
 int ctl_restore(struct kfs_ctl *c, int argc, char **argv);
 int ctl_gc(struct kfs_ctl *c, int argc, char **argv);
 int ctl_config(struct kfs_ctl *c, int argc, char **argv);
 int ctl_ping(struct kfs_ctl *c, int argc, char **argv);
+int ctl_retain_now(struct kfs_ctl *c, int argc, char **argv);
 
 extern const char usage_init[];
 extern const char usage_mount[];
@@ -82,6 +84,7 @@ extern const char usage_gc[];
 extern const char usage_config[];
 extern const char usage_restore[];
 extern const char usage_ctl_ping[];
+extern const char usage_retain_now[];
 
 /* ---- the control socket (ctl.c) ------------------------------------------ */
 
