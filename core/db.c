@@ -2021,7 +2021,49 @@ int db_stats(struct keep_store *s, struct keep_stats *st)
 	st->blobs = v[0];
 	st->blob_raw_bytes = v[1];
 	st->blob_stored_bytes = v[2];
+	rc = query_u64(s, "SELECT coalesce(sum(csize), 0) FROM blobs WHERE id "
+			  "IN (SELECT blob FROM blocks WHERE died IS NULL)",
+		       v, 1);
+	if (rc)
+		return rc;
+	st->live_stored_bytes = v[0];
+	st->history_stored_bytes = st->blob_stored_bytes > v[0]
+					   ? st->blob_stored_bytes - v[0]
+					   : 0;
 	return 0;
+}
+
+/*
+ * The stored bytes of the blobs that only one commit sees: every block
+ * row referencing the blob is dead and sees exactly that commit (rows no
+ * commit sees, garbage waiting for a collection, do not count either
+ * way).  One pass over the block rows, each with an index probe of
+ * commits.
+ */
+int db_exclusive(struct keep_store *s,
+		 int (*cb)(void *ctx, uint64_t commit, uint64_t bytes),
+		 void *ctx)
+{
+	static const char sql[] =
+	    "SELECT x.c, sum(b.csize) FROM (SELECT blob, min(c) AS c FROM "
+	    "(SELECT blob, CASE WHEN died IS NULL THEN -1 ELSE (SELECT "
+	    "CASE count(*) WHEN 0 THEN NULL WHEN 1 THEN min(id) ELSE -1 END "
+	    "FROM commits WHERE id >= born AND id < died) END AS c FROM "
+	    "blocks) GROUP BY blob HAVING min(c) = max(c) AND min(c) > 0) "
+	    "AS x JOIN blobs b ON b.id = x.blob GROUP BY x.c";
+	sqlite3_stmt *st;
+	int src, rc = 0;
+
+	src = sqlite3_prepare_v2(s->db->h, sql, -1, &st, NULL);
+	if (src != SQLITE_OK)
+		return db_err(s->db->h, src, "space of commits");
+	while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW)
+		rc = cb(ctx, (uint64_t)sqlite3_column_int64(st, 0),
+			(uint64_t)sqlite3_column_int64(st, 1));
+	if (!rc && src != SQLITE_DONE)
+		rc = db_err(s->db->h, src, "space of commits");
+	sqlite3_finalize(st);
+	return rc;
 }
 
 struct checker {

@@ -86,6 +86,7 @@ enum gq_id {
 	GQ_BLOB_DROP,
 	GQ_BLOBS_DONE,
 	GQ_FREELIST,
+	GQ_PENDING,
 	GQ__COUNT
 };
 
@@ -117,6 +118,8 @@ static const char *const gq_sql[GQ__COUNT] = {
 		     "RETURNING csize",
     [GQ_BLOBS_DONE] = "DELETE FROM gc_blobs WHERE blob = ?1",
     [GQ_FREELIST] = "PRAGMA freelist_count",
+    [GQ_PENDING] = "SELECT EXISTS (SELECT 1 FROM gc_todo) OR "
+		   "EXISTS (SELECT 1 FROM gc_blobs)",
 };
 
 struct gc {
@@ -419,7 +422,28 @@ int gc_setup(struct keep_store *s)
 	return 0;
 }
 
-static int prepare(struct gc *g)
+/* Is there anything to do?  Asked before pending changes are committed:
+ * a collection with nothing to do makes no commit. */
+static int any_work(struct gc *g, bool *any)
+{
+	uint64_t v[STEP_COMMITS + 16], w, flag = 0, free_pages = 0;
+	size_t n = 0;
+	int rc = window_start(g, &w);
+
+	*any = false;
+	if (!rc)
+		rc = list(g, GQ_DROPPABLE, 2, w, STEP_COMMITS + 16, v, &n);
+	for (size_t i = 0; !rc && i < n && !*any; i++)
+		*any = !pinned(g, v[i]);
+	if (!rc && !*any)
+		rc = run(g, GQ_PENDING, 0, 0, 0, &flag);
+	if (!rc && !*any && g->incremental)
+		rc = run(g, GQ_FREELIST, 0, 0, 0, &free_pages);
+	*any = *any || flag || free_pages;
+	return rc;
+}
+
+static int prepare(struct gc *g, bool *any)
 {
 	struct keep_store *s = g->s;
 	int rc = 0;
@@ -427,9 +451,7 @@ static int prepare(struct gc *g)
 
 	pthread_mutex_lock(&s->commit_mu);
 	pthread_mutex_lock(&s->mu);
-	if (s->changed || s->dirty.count)
-		rc = store_commit_locked(s, NULL, false, NULL);
-	if (!rc && sqlite3_prepare_v2(db_handle(s), "PRAGMA auto_vacuum", -1,
+	if (sqlite3_prepare_v2(db_handle(s), "PRAGMA auto_vacuum", -1,
 				      &st, NULL) == SQLITE_OK) {
 		g->incremental = sqlite3_step(st) == SQLITE_ROW &&
 				 sqlite3_column_int(st, 0) == 2;
@@ -441,6 +463,10 @@ static int prepare(struct gc *g)
 			g->page_size = (uint64_t)sqlite3_column_int64(st, 0);
 		sqlite3_finalize(st);
 	}
+	if (!rc)
+		rc = any_work(g, any);
+	if (!rc && *any && (s->changed || s->dirty.count))
+		rc = store_commit_locked(s, NULL, false, NULL);
 	pthread_mutex_unlock(&s->mu);
 	pthread_mutex_unlock(&s->commit_mu);
 	return rc;
@@ -452,7 +478,7 @@ int keep_gc(struct keep_store *s, const struct keep_gc_req *req,
 	static const struct keep_gc_req defaults = {0};
 	struct gc g = {.s = s, .req = req ? req : &defaults, .res = out};
 	int64_t now, start = keep_monotonic_ns();
-	bool more = true;
+	bool more = true, any = false;
 	int rc;
 
 	if (!s || !out)
@@ -464,7 +490,8 @@ int keep_gc(struct keep_store *s, const struct keep_gc_req *req,
 		return KEEP_E_INVAL;
 	now = g.req->now_ns ? g.req->now_ns : keep_clock_ns();
 	g.cutoff = now - g.req->journal_ns;
-	rc = prepare(&g);
+	rc = prepare(&g, &any);
+	more = any;
 	while (!rc && more) {
 		rc = step(&g, &more);
 		if (!rc && more && g.req->max_ms &&

@@ -212,6 +212,9 @@ void db_close(struct keep_store *s);
 int db_create_schema(struct keep_store *s, const struct keep_init_opts *o,
 		     const char *uuid, int64_t now);
 int db_load_meta(struct keep_store *s); /* format, block size, uuid, next_ino */
+int db_exclusive(struct keep_store *s,
+		 int (*cb)(void *ctx, uint64_t commit, uint64_t bytes),
+		 void *ctx);
 /* A meta row as text: 0, or ENOENT when there is none. */
 int db_meta_text(struct keep_store *s, const char *key, char *buf,
 		 size_t len);

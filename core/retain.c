@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/statvfs.h>
 #include <string.h>
 #include <time.h>
 
@@ -155,7 +156,7 @@ out:
 }
 
 int keep_auto_due(struct keep_store *s, const struct keep_policy *p,
-		  int64_t now_ns, int *due)
+		  int64_t now_ns, const struct keep_auto_base *base, int *due)
 {
 	struct snaps all = {0};
 	const struct keep_snapshot *last = NULL;
@@ -171,13 +172,40 @@ int keep_auto_due(struct keep_store *s, const struct keep_policy *p,
 		if (all.v[i].origin == KEEP_ORIGIN_AUTO)
 			last = &all.v[i];
 	if (!rc) {
+		/* the newest auto snapshot, or else the start (a mount) */
+		uint64_t since_commit = last ? last->commit
+				       : base ? base->commit : 0;
+		int64_t since_ns = last ? last->created_ns
+				   : base ? base->time_ns : INT64_MIN / 2;
 		/* something changed since: a commit after it, or changes
 		 * not committed yet */
-		bool changed = !last || keep_last_commit(s) > last->commit ||
+		bool changed = keep_last_commit(s) > since_commit ||
 			       keep_dirty_since(s) != 0;
-		*due = changed && (!last || now_ns - last->created_ns >=
-						    p->auto_ns);
+		*due = changed && now_ns - since_ns >= p->auto_ns;
 	}
 	free(all.v);
 	return rc;
+}
+
+int keep_commit_space(struct keep_store *s, keep_space_cb cb, void *ctx)
+{
+	int rc;
+
+	if (!s || !cb)
+		return KEEP_E_INVAL;
+	pthread_mutex_lock(&s->mu);
+	rc = db_exclusive(s, cb, ctx);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+uint64_t keep_history_budget(struct keep_store *s, const struct keep_policy *p)
+{
+	struct statvfs v;
+
+	if (p->max_history_bytes)
+		return p->max_history_bytes;
+	if (!p->max_history_pct || statvfs(s->path, &v) != 0)
+		return 0;
+	return (uint64_t)v.f_blocks * v.f_frsize / 100 * p->max_history_pct;
 }

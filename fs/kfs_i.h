@@ -283,6 +283,7 @@ struct kfs {
 	pthread_cond_t retain_cond;
 	int retain_stop, retain_running;
 	int64_t retain_last; /* history clock of the last full pass */
+	struct keep_auto_base auto_base; /* the mount's start */
 };
 
 static inline void kfs_gate_enter(struct kfs *fs)

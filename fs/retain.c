@@ -120,7 +120,7 @@ static int pass(struct kfs *fs, bool full, FILE *f)
 	if (fs->cfg->read_only)
 		return EROFS;
 	kfs_policy_get(fs, &p);
-	rc = keep_auto_due(fs->store, &p, now, &due);
+	rc = keep_auto_due(fs->store, &p, now, &fs->auto_base, &due);
 	if (!rc && due) {
 		rc = take_auto(fs, now, f);
 		full = true;
@@ -186,6 +186,8 @@ int kfs_retain_start(struct kfs *fs)
 	pthread_mutex_init(&fs->retain_lock, NULL);
 	fs->retain_stop = 0;
 	fs->retain_last = keep_clock_ns();
+	fs->auto_base.time_ns = fs->retain_last;
+	fs->auto_base.commit = keep_last_commit(fs->store);
 	if (fs->cfg->read_only)
 		return 0; /* nothing to do on a read-only mount */
 	err = pthread_create(&fs->retain_thread, NULL, retain_main, fs);

@@ -20,8 +20,10 @@ const char usage_list[] =
 	"\n"
 	"List the snapshots of a store in the order they were made: name,\n"
 	"creation time (UTC), origin (manual, auto, pre-restore, received),\n"
-	"the number of files and their logical size in the snapshot, and the\n"
-	"id of the commit it keeps.\n"
+	"the number of files and their logical size in the snapshot, the id\n"
+	"of the commit it keeps, and FREES: the stored space only it holds,\n"
+	"which deleting it would give back (0 while another snapshot or the\n"
+	"journal window keeps its commit too).\n"
 	"\n"
 	"options:\n"
 	"   --commits   list every commit instead: id, time (UTC) and the\n"
@@ -33,6 +35,7 @@ const char usage_list[] =
 struct row {
 	struct keep_snapshot snap;
 	struct keep_view_stats vs;
+	uint64_t frees; /* stored bytes only this snapshot holds */
 	int gone; /* deleted while we were counting */
 };
 
@@ -133,7 +136,7 @@ static void print_snapshots(const struct rows *r)
 	char when[32], size[32];
 	size_t wname = strlen("NAME"), worigin = strlen("ORIGIN");
 	int wfiles = (int)strlen("FILES"), wsize = (int)strlen("SIZE");
-	int wcommit = (int)strlen("COMMIT");
+	int wcommit = (int)strlen("COMMIT"), wfrees = (int)strlen("FREES");
 
 	for (size_t i = 0; i < r->n; i++) {
 		const struct row *x = &r->v[i];
@@ -155,13 +158,16 @@ static void print_snapshots(const struct rows *r)
 		d = digits(x->snap.commit);
 		if (d > wcommit)
 			wcommit = d;
+		d = (int)strlen(human_bytes(x->frees, size, sizeof(size)));
+		if (d > wfrees)
+			wfrees = d;
 	}
 
 	put_text("NAME", wname);
 	printf("  %-20s  ", "CREATED");
 	put_text("ORIGIN", worigin);
-	printf("  %*s  %*s  %*s\n", wfiles, "FILES", wsize, "SIZE", wcommit,
-	       "COMMIT");
+	printf("  %*s  %*s  %*s  %*s\n", wfiles, "FILES", wsize, "SIZE",
+	       wcommit, "COMMIT", wfrees, "FREES");
 	for (size_t i = 0; i < r->n; i++) {
 		const struct row *x = &r->v[i];
 
@@ -169,10 +175,12 @@ static void print_snapshots(const struct rows *r)
 		put_text(x->snap.name, wname);
 		printf("  %-20s  ", when);
 		put_text(keep_origin_name(x->snap.origin), worigin);
-		printf("  %*" PRIu64 "  %*s  %*" PRIu64 "\n", wfiles,
-		       x->vs.files, wsize,
+		printf("  %*" PRIu64 "  %*s  %*" PRIu64, wfiles, x->vs.files,
+		       wsize,
 		       human_bytes(x->vs.logical_bytes, size, sizeof(size)),
 		       wcommit, x->snap.commit);
+		printf("  %*s\n", wfrees,
+		       human_bytes(x->frees, size, sizeof(size)));
 	}
 }
 
@@ -193,9 +201,66 @@ static void print_snapshots_json(const struct rows *r)
 		json_string(keep_origin_name(x->snap.origin));
 		printf(", \"commit\": %" PRIu64, x->snap.commit);
 		printf(", \"files\": %" PRIu64, x->vs.files);
-		printf(", \"logical_bytes\": %" PRIu64 "}", x->vs.logical_bytes);
+		printf(", \"logical_bytes\": %" PRIu64, x->vs.logical_bytes);
+		printf(", \"frees_bytes\": %" PRIu64 "}", x->frees);
 	}
 	fputs("]\n", stdout);
+}
+
+struct space {
+	uint64_t *commit, *bytes;
+	size_t n, cap;
+};
+
+static int take_space(void *ctx, uint64_t commit, uint64_t bytes)
+{
+	struct space *sp = ctx;
+
+	if (sp->n == sp->cap) {
+		sp->cap = sp->cap ? 2 * sp->cap : 64;
+		sp->commit = realloc(sp->commit, sp->cap * sizeof(uint64_t));
+		sp->bytes = realloc(sp->bytes, sp->cap * sizeof(uint64_t));
+		if (!sp->commit || !sp->bytes)
+			die("out of memory");
+	}
+	sp->commit[sp->n] = commit;
+	sp->bytes[sp->n++] = bytes;
+	return 0;
+}
+
+/* What deleting each snapshot would free: the space its commit holds
+ * alone, when nothing else keeps that commit. */
+static int frees(struct keep_store *s, const char *store, struct rows *r)
+{
+	struct space sp = {0};
+	struct keep_policy p;
+	int64_t window_start;
+	int rc = keep_policy_load(s, &p);
+
+	if (!rc)
+		rc = keep_commit_space(s, take_space, &sp);
+	if (rc) {
+		free(sp.commit);
+		free(sp.bytes);
+		return error("cannot count the space of the snapshots of '%s': "
+			     "%s",
+			     store, keep_strerror(rc));
+	}
+	window_start = keep_clock_ns() - p.journal_ns;
+	for (size_t i = 0; i < r->n; i++) {
+		struct row *x = &r->v[i];
+		size_t same = 0;
+		for (size_t k = 0; k < r->n; k++)
+			same += r->v[k].snap.commit == x->snap.commit;
+		if (same > 1 || x->snap.commit_ns >= window_start)
+			continue;
+		for (size_t k = 0; k < sp.n; k++)
+			if (sp.commit[k] == x->snap.commit)
+				x->frees = sp.bytes[k];
+	}
+	free(sp.commit);
+	free(sp.bytes);
+	return EXIT_OK;
 }
 
 static int list_snapshots(struct keep_store *s, const char *store, int json)
@@ -233,6 +298,8 @@ static int list_snapshots(struct keep_store *s, const char *store, int json)
 			goto out;
 		}
 	}
+	if (frees(s, store, &r) != EXIT_OK)
+		goto out;
 	/* a store in use may have lost a snapshot since the listing */
 	for (size_t i = 0; i < r.n; i++)
 		if (!r.v[i].gone)

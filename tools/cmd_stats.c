@@ -42,7 +42,7 @@ static const char *iso_time(int64_t ns, char *buf, size_t len)
 }
 
 static void print_human(const char *store, const char *mnt, pid_t pid,
-			const struct keep_stats *st)
+			const struct keep_stats *st, uint64_t budget)
 {
 	char a[32], b[32], when[32];
 
@@ -76,6 +76,15 @@ static void print_human(const char *store, const char *mnt, pid_t pid,
 	       "compression)\n",
 	       human_bytes(st->blob_stored_bytes, a, sizeof(a)), st->blobs,
 	       human_bytes(st->blob_raw_bytes, b, sizeof(b)));
+	printf("live:              %s (stored bytes the live tree uses)\n",
+	       human_bytes(st->live_stored_bytes, a, sizeof(a)));
+	printf("history:           %s (stored bytes only history uses)\n",
+	       human_bytes(st->history_stored_bytes, a, sizeof(a)));
+	if (budget)
+		printf("history budget:    %s (max_history)\n",
+		       human_bytes(budget, a, sizeof(a)));
+	else
+		printf("history budget:    none\n");
 	printf("dedup ratio:       %.2f\n",
 	       ratio(st->history_block_bytes, st->blob_raw_bytes));
 	printf("compression ratio: %.2f\n",
@@ -85,7 +94,7 @@ static void print_human(const char *store, const char *mnt, pid_t pid,
 }
 
 static void print_json(const char *store, const char *mnt, pid_t pid,
-		       const struct keep_stats *st)
+		       const struct keep_stats *st, uint64_t budget)
 {
 	char when[32];
 
@@ -121,6 +130,10 @@ static void print_json(const char *store, const char *mnt, pid_t pid,
 	printf(", \"blob_raw_bytes\": %" PRIu64, st->blob_raw_bytes);
 	printf(", \"stored_bytes\": %" PRIu64, st->blob_stored_bytes);
 	printf(", \"store_bytes\": %" PRIu64, st->db_bytes);
+	printf(", \"live_stored_bytes\": %" PRIu64, st->live_stored_bytes);
+	printf(", \"history_stored_bytes\": %" PRIu64,
+	       st->history_stored_bytes);
+	printf(", \"history_budget_bytes\": %" PRIu64, budget);
 	printf(", \"dedup_ratio\": %.4f",
 	       ratio(st->history_block_bytes, st->blob_raw_bytes));
 	printf(", \"compression_ratio\": %.4f",
@@ -161,7 +174,13 @@ int cmd_stats(int argc, char **argv)
 		error("cannot open store '%s': %s", store, keep_strerror(rc));
 		goto out;
 	}
+	struct keep_policy p;
+	uint64_t budget = 0;
 	rc = keep_stats(s, &st);
+	if (!rc)
+		rc = keep_policy_load(s, &p);
+	if (!rc)
+		budget = keep_history_budget(s, &p);
 	keep_store_close(s);
 	if (rc != 0) {
 		error("cannot read the statistics of store '%s': %s", store,
@@ -170,9 +189,9 @@ int cmd_stats(int argc, char **argv)
 	}
 	pid = keep_store_lock_owner(store);
 	if (json)
-		print_json(store, mnt, pid, &st);
+		print_json(store, mnt, pid, &st, budget);
 	else
-		print_human(store, mnt, pid, &st);
+		print_human(store, mnt, pid, &st, budget);
 	status = EXIT_OK;
 out:
 	free(store);

@@ -749,10 +749,29 @@ int keep_policy_put(struct keep_store *s, size_t n,
 int keep_retain(struct keep_store *s, const struct keep_policy *p,
 		keep_snapshot_cb deleted, void *ctx, uint64_t *ndeleted);
 /* Is an automatic snapshot due at now_ns: auto is on, the newest auto
- * snapshot was taken at least `auto` ago (or there is none), and
- * something changed since it?  Sets *due.  Returns 0 or an error. */
+ * snapshot was taken at least `auto` ago, and something changed since it?
+ * Without any auto snapshot, base (may be NULL: "long ago, before any
+ * commit") stands for it: a mount passes its start, so the first comes
+ * one interval after the mount.  Sets *due.  Returns 0 or an error. */
+struct keep_auto_base {
+	int64_t time_ns;
+	uint64_t commit;
+};
 int keep_auto_due(struct keep_store *s, const struct keep_policy *p,
-		  int64_t now_ns, int *due);
+		  int64_t now_ns, const struct keep_auto_base *base, int *due);
+/*
+ * The space each commit holds alone: for every commit that is the only
+ * one to see some blobs (no other commit, not the live tree), cb gets the
+ * commit and those blobs' stored bytes.  What deleting the one snapshot of
+ * such a commit would free once the journal window no longer keeps it.
+ * O(block rows); cb runs under the store lock and must not call into the
+ * store.  Returns 0, cb's value, or an error.
+ */
+/* The bytes max_history allows history: the size given, or the share of
+ * the backing file system's size; 0 when there is no budget. */
+uint64_t keep_history_budget(struct keep_store *s, const struct keep_policy *p);
+typedef int (*keep_space_cb)(void *ctx, uint64_t commit, uint64_t bytes);
+int keep_commit_space(struct keep_store *s, keep_space_cb cb, void *ctx);
 
 /* ---- restore ------------------------------------------------------------ */
 
@@ -855,6 +874,9 @@ struct keep_stats {
 	uint64_t blobs;		   /* distinct blobs */
 	uint64_t blob_raw_bytes;   /* their decoded size */
 	uint64_t blob_stored_bytes; /* their size as stored */
+	uint64_t live_stored_bytes; /* stored bytes of the blobs the live
+				       tree references */
+	uint64_t history_stored_bytes; /* those only history references */
 	uint64_t db_bytes;	   /* store.db + store.db-wal on disk */
 	uint32_t block_size;
 	uint32_t format_version;

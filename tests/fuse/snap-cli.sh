@@ -141,13 +141,15 @@ rows = json.load(open(sys.argv[1]))
 t0, t1 = int(sys.argv[2]), int(sys.argv[3])
 want = {"first": (3, 3345), "second": (4, 3855)}
 out = []
-keys = ["name", "time", "created_ns", "origin", "commit", "files", "logical_bytes"]
+keys = ["name", "time", "created_ns", "origin", "commit", "files", "logical_bytes", "frees_bytes"]
 for r in rows:
     if sorted(r) != sorted(keys):
         out.append("keys %s" % sorted(r))
     f, b = want[r["name"]]
     if (r["files"], r["logical_bytes"]) != (f, b):
         out.append("%s: files %d bytes %d" % (r["name"], r["files"], r["logical_bytes"]))
+    if r["frees_bytes"] != 0:  # both inside the journal window
+        out.append("%s: frees %d" % (r["name"], r["frees_bytes"]))
     if r["origin"] != "manual":
         out.append("%s: origin %s" % (r["name"], r["origin"]))
     t = datetime.datetime.fromtimestamp(r["created_ns"] // 10**9, datetime.timezone.utc)
@@ -167,9 +169,9 @@ EOF
 
 # the human table: a header and aligned columns
 run_ok "list (table)" "$KEEPFS" list "$M"
-like "$(head -n 1 <<<"$KFS_OUT")" "^NAME +CREATED +ORIGIN +FILES +SIZE +COMMIT$" "the table has a header"
+like "$(head -n 1 <<<"$KFS_OUT")" "^NAME +CREATED +ORIGIN +FILES +SIZE +COMMIT +FREES$" "the table has a header"
 is "$(wc -l <<<"$KFS_OUT")" 3 "a header and one row per snapshot"
-like "$(sed -n 2p <<<"$KFS_OUT")" "^first +[0-9T:-]+Z +manual +3 +3\.3 KiB +[0-9]+$" "the row of 'first'"
+like "$(sed -n 2p <<<"$KFS_OUT")" "^first +[0-9T:-]+Z +manual +3 +3\.3 KiB +[0-9]+ +0 B$" "the row of 'first'"
 is "$(awk '{ print length($0) }' <<<"$KFS_OUT" | sort -u | wc -l)" 1 "every line is as long (columns aligned)"
 
 # --- list --commits -------------------------------------------------------------------

@@ -198,7 +198,7 @@ static void t_ninety_days(void)
 		set_clock(t);
 		if (h % 100 == 50) {
 			/* an idle hour: nothing changed, no snapshot */
-			keep_auto_due(s, &p, t, &due);
+			keep_auto_due(s, &p, t, NULL, &due);
 			if (due)
 				not_due_ok = 0;
 			continue;
@@ -206,7 +206,7 @@ static void t_ninety_days(void)
 		snprintf(line, sizeof(line), "{\"hour\": %d}\n", h);
 		keep_write(s, f, (uint64_t)h * 16, line, strlen(line));
 		unit_commit(s);
-		keep_auto_due(s, &p, t, &due);
+		keep_auto_due(s, &p, t, NULL, &due);
 		if (due != 1) {
 			diag("hour %d: no auto snapshot due", h);
 			due_ok = 0;
@@ -222,7 +222,7 @@ static void t_ninety_days(void)
 		if (h == 7) {
 			keep_write(s, f, 0, "x", 1);
 			unit_commit(s);
-			keep_auto_due(s, &p, t + 600 * NS, &due);
+			keep_auto_due(s, &p, t + 600 * NS, NULL, &due);
 			if (due)
 				not_due_ok = 0;
 		}
