@@ -284,6 +284,8 @@ struct kfs {
 	int retain_stop, retain_running;
 	int64_t retain_last; /* history clock of the last full pass */
 	struct keep_auto_base auto_base; /* the mount's start */
+	struct keep_store *ro_store; /* counts space without the store lock */
+	int budget_warned; /* the budget could not be met (logged once) */
 };
 
 static inline void kfs_gate_enter(struct kfs *fs)

@@ -16,7 +16,15 @@
  *     of the history clock, it applies retention (keep_retain) and
  *     collects garbage (kfs_gc: small steps, applications go on between
  *     them).  Deleted snapshots' views die as by rmdir.
- *  3. Decisions follow keep_clock_ns(), the clock a test can replace, so
+ *  3. The space budget (max_history): history's share of the stored
+ *     bytes is counted on a read-only handle of the store (a full pass
+ *     over the blocks, which must not hold the writer's lock).  While it
+ *     is over the budget, the oldest quarter of the journal's commits go
+ *     (a shorter window for one collection), then, when the journal holds
+ *     nothing more, the oldest automatic snapshot, one at a time.  Manual,
+ *     received and pre-restore snapshots are never touched; when only they
+ *     are left over the budget, a warning says so, once until it is met.
+ *  4. Decisions follow keep_clock_ns(), the clock a test can replace, so
  *     a test moves time on by a month and asks for a pass at once
  *     (kfs_retain_now, the hidden "keepfs retain-now") instead of waiting.
  */
@@ -109,6 +117,148 @@ static int take_auto(struct kfs *fs, int64_t now, FILE *f)
 	return 0;
 }
 
+struct oldest {
+	int64_t cut;	 /* time of the commit that starts the new window */
+	size_t n, skip; /* commits seen; how many go */
+};
+
+static int count_commit(void *ctx, const struct keep_commit_info *c)
+{
+	size_t *n = ctx;
+
+	(void)c;
+	(*n)++;
+	return 0;
+}
+
+static int find_cut(void *ctx, const struct keep_commit_info *c)
+{
+	struct oldest *o = ctx;
+
+	if (o->n++ == o->skip) {
+		o->cut = c->time_ns;
+		return 1; /* found */
+	}
+	return 0;
+}
+
+struct autos {
+	struct keep_snapshot oldest, newest;
+	size_t n;
+};
+
+static int take_autos(void *ctx, const struct keep_snapshot *s)
+{
+	struct autos *a = ctx;
+
+	if (s->origin != KEEP_ORIGIN_AUTO)
+		return 0;
+	if (!a->n || s->created_ns < a->oldest.created_ns)
+		a->oldest = *s;
+	if (!a->n || s->created_ns >= a->newest.created_ns)
+		a->newest = *s;
+	a->n++;
+	return 0;
+}
+
+/* History's stored bytes, counted on the read-only handle. */
+static int history_bytes(struct kfs *fs, uint64_t *out)
+{
+	struct keep_stats st;
+	int rc = 0;
+
+	if (!fs->ro_store)
+		rc = keep_store_open(fs->cfg->store_path, KEEP_OPEN_RDONLY,
+				     &fs->ro_store);
+	if (rc) {
+		fs->ro_store = NULL;
+		return rc;
+	}
+	rc = keep_stats(fs->ro_store, &st);
+	if (!rc)
+		*out = st.history_stored_bytes;
+	return rc;
+}
+
+/* Keep history under max_history (note 3). */
+static int budget(struct kfs *fs, const struct keep_policy *p, int64_t now,
+		  struct pass *ps)
+{
+	uint64_t limit = keep_history_budget(fs->store, p), used = 0;
+	int rc;
+
+	if (!limit)
+		return 0;
+	for (int round = 0; round < 64; round++) {
+		rc = history_bytes(fs, &used);
+		if (rc || used <= limit) {
+			if (!rc && fs->budget_warned) {
+				keep_log(LOG_INFO, "history is within its "
+						   "budget again");
+				fs->budget_warned = 0;
+			}
+			return rc;
+		}
+		/* the journal's commits first: the oldest quarter */
+		size_t n = 0;
+		keep_commit_list(fs->store, 0, count_commit, &n);
+		struct oldest o = {.skip = n / 4 ? n / 4 : 1};
+		keep_commit_list(fs->store, 0, find_cut, &o);
+		int64_t window = o.cut ? now - o.cut : 0;
+		if (window >= p->journal_ns)
+			window = p->journal_ns / 2;
+		struct keep_gc_req req = {.journal_ns = window > 0 ? window : 0};
+		struct keep_gc_result res;
+		rc = kfs_gc(fs, &req, &res);
+		if (rc)
+			return rc;
+		if (res.commits)
+			continue;
+		/* then the oldest automatic snapshot (never the newest) */
+		struct autos a = {0};
+		rc = keep_snapshot_list(fs->store, 0, take_autos, &a);
+		if (rc)
+			return rc;
+		if (a.n > 1) {
+			rc = keep_snapshot_delete(fs->store, a.oldest.name);
+			if (!rc) {
+				keep_log(LOG_INFO,
+					 "history over its budget: snapshot "
+					 "'%s' deleted",
+					 a.oldest.name);
+				if (ps->f)
+					fprintf(ps->f,
+						"over budget: deleted snapshot "
+						"%s\n",
+						a.oldest.name);
+				kfs_snap_gone(fs, &a.oldest);
+			}
+			if (rc && rc != ENOENT)
+				return rc;
+			req.journal_ns = 0;
+			rc = kfs_gc(fs, &req, &res);
+			if (rc)
+				return rc;
+			continue;
+		}
+		break;
+	}
+	if (!fs->budget_warned) {
+		keep_log(LOG_WARNING,
+			 "history takes %llu bytes, over its budget of %llu "
+			 "(max_history): what is left is held by snapshots "
+			 "retention never deletes (manual, received, "
+			 "pre-restore) and the newest automatic one",
+			 (unsigned long long)used, (unsigned long long)limit);
+		fs->budget_warned = 1;
+	}
+	if (ps->f)
+		fprintf(ps->f, "over budget: %llu bytes of history, budget "
+			       "%llu\n",
+			(unsigned long long)used, (unsigned long long)limit);
+	return 0;
+}
+
 /* One pass, under retain_lock; full: retention and gc whatever the time. */
 static int pass(struct kfs *fs, bool full, FILE *f)
 {
@@ -153,7 +303,8 @@ static int pass(struct kfs *fs, bool full, FILE *f)
 			(unsigned long long)res.commits,
 			(unsigned long long)res.rows,
 			(unsigned long long)res.blobs);
-	return rc ? rc : rc2 ? rc2 : rc3;
+	int rc4 = budget(fs, &p, now, &ps);
+	return rc ? rc : rc2 ? rc2 : rc3 ? rc3 : rc4;
 }
 
 static void *retain_main(void *arg)
@@ -206,6 +357,9 @@ void kfs_retain_stop(struct kfs *fs)
 		pthread_join(fs->retain_thread, NULL);
 		fs->retain_running = 0;
 	}
+	if (fs->ro_store)
+		keep_store_close(fs->ro_store);
+	fs->ro_store = NULL;
 	pthread_cond_destroy(&fs->retain_cond);
 	pthread_mutex_destroy(&fs->retain_lock);
 }

@@ -28,8 +28,8 @@ write() { # TEXT: a change to the tree, committed
 	printf '%s\n' "$1" >>"$M/memory.jsonl"
 	sync "$M/memory.jsonl"
 }
-auto_names() {
-	"$KEEPFS" list --json "$S" | python3 -c '
+auto_names() { # ORIGIN [STORE]: names of that origin, sorted
+	"$KEEPFS" list --json "${2:-$S}" | python3 -c '
 import json, sys
 print(" ".join(sorted(s["name"] for s in json.load(sys.stdin) if s["origin"] == sys.argv[1])))' "$1"
 }
@@ -129,5 +129,39 @@ tick 3600
 run_ok "a pass under the mount option" "$KEEPFS" retain-now "$M"
 unlike "$KFS_OUT" "auto snapshot" "the mount's auto=off wins"
 kfs_umount "$M" || bail_out "unmount failed"
+
+# --- the space budget -----------------------------------------------------------------
+S2=$T/store2
+kfs_init "$S2"
+run_ok "a budget of 1 MiB" "$KEEPFS" config "$S2" max_history=1M journal=1d auto=1h
+kfs_mount "$S2" "$M" || bail_out "mount failed"
+history() { "$KEEPFS" stats --json "$S2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["history_stored_bytes"])'; }
+over=0
+for ((h = 0; h < 12; h++)); do
+	head -c 300000 /dev/urandom >"$M/blob"
+	sync "$M/blob"
+	tick 3600
+	"$KEEPFS" retain-now "$M" >"$T/pass" 2>&1 || diag "retain-now: $(cat "$T/pass")"
+	[ "$(history)" -le $((1 << 20)) ] || over=$((over + 1))
+done
+is "$over" 0 "after every pass, history stays within 1 MiB (12 rewrites of 300 kB)"
+autos=$(auto_names auto "$S2")
+ok "$(( $(wc -w <<<"$autos") >= 1 ? 0 : 1 ))" "the newest auto snapshot stays ($autos)"
+newest=$(date -u -d "@$NOW" +%Y-%m-%dT%H:%M:%SZ)
+check "and it is the newest" test -d "$M/.snapshots/$newest"
+# a manual snapshot is never deleted, even over the budget
+run_ok "a manual snapshot" "$KEEPFS" snapshot "$M" keep-me
+for ((h = 0; h < 6; h++)); do
+	head -c 300000 /dev/urandom >"$M/blob"
+	sync "$M/blob"
+	"$KEEPFS" snapshot "$M" "keep-$h" >/dev/null
+done
+tick 3600
+run_ok "a pass over the budget" "$KEEPFS" retain-now "$M"
+like "$KFS_OUT" "over budget: [0-9]+ bytes of history, budget 1048576" "it says the budget cannot be met"
+is "$(auto_names manual "$S2" | wc -w)" "7" "every manual snapshot remains"
+like "$(cat "$KFS_TMP"/daemon.*.log)" "over its budget of 1048576 \\(max_history\\)" "the daemon logs a warning"
+kfs_umount "$M" || bail_out "unmount failed"
 kfs_fsck "$S"
+kfs_fsck "$S2"
 done_testing
