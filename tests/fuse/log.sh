@@ -26,67 +26,101 @@ fails() {
 	is "$KFS_OUT" "" "$desc: nothing on stdout"
 }
 
-# write.py MODE PATH [TEXTFILE]: write PATH durably, as a careful program
-# does.  atomic: a temporary file, fsync, rename over PATH, fsync the
-# directory; append: O_APPEND and fsync; sync: only fsync PATH (a file or
-# a directory).  Each fsync is a commit.
+# write.py MODE PATH [TEXTFILE] [MODE PATH [TEXTFILE]]...: write each PATH
+# durably, one after the other, as a careful program does.  atomic: a
+# temporary file, fsync, rename over PATH, fsync the directory; append:
+# O_APPEND and fsync; sync: only fsync PATH (a file or a directory).  Each
+# fsync is a commit.  (One process for many writes: starting python costs
+# more than the writes.)
 cat >"$T/write.py" <<'EOF'
 import os, sys
-mode, path = sys.argv[1:3]
-data = open(sys.argv[3], "rb").read() if mode != "sync" else b""
-d = os.path.dirname(path) or "."
-if mode == "sync":
-    fd = os.open(path, os.O_RDONLY)
-    os.fsync(fd)
-    os.close(fd)
-elif mode == "atomic":
-    tmp = os.path.join(d, "." + os.path.basename(path) + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    os.write(fd, data)
-    os.fsync(fd)
-    os.close(fd)
-    os.rename(tmp, path)
-else:
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    os.write(fd, data)
-    os.fsync(fd)
-    os.close(fd)
-dfd = os.open(d, os.O_RDONLY)
-os.fsync(dfd)
-os.close(dfd)
+args = sys.argv[1:]
+while args:
+    mode, path = args[0], args[1]
+    data = open(args[2], "rb").read() if mode != "sync" else b""
+    args = args[3:] if mode != "sync" else args[2:]
+    d = os.path.dirname(path) or "."
+    if mode == "sync":
+        fd = os.open(path, os.O_RDONLY)
+        os.fsync(fd)
+        os.close(fd)
+    elif mode == "atomic":
+        tmp = os.path.join(d, "." + os.path.basename(path) + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.write(fd, data)
+        os.fsync(fd)
+        os.close(fd)
+        os.rename(tmp, path)
+    else:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.write(fd, data)
+        os.fsync(fd)
+        os.close(fd)
+    dfd = os.open(d, os.O_RDONLY)
+    os.fsync(dfd)
+    os.close(dfd)
 EOF
 
-# apply.py OLD PATCH: the text a unified diff makes of OLD, to stdout
-cat >"$T/apply.py" <<'EOF'
-import re, sys
-old = open(sys.argv[1], "rb").read().splitlines(keepends=True)
-lines = open(sys.argv[2], "rb").read().splitlines(keepends=True)
-out, pos, i = [], 0, 0
-if lines and lines[0].startswith(b"--- "):
-    i = 2
-while i < len(lines):
-    m = re.match(rb"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@\n", lines[i])
-    if not m:
-        sys.exit("bad hunk header: %r" % lines[i])
-    start, count = int(m.group(1)), int(m.group(2) or 1)
-    first = start - 1 if count else start
-    out += old[pos:first]
-    pos = first
-    i += 1
-    while i < len(lines) and not lines[i].startswith(b"@@"):
-        tag, body = lines[i][:1], lines[i][1:]
+# patches.py JSON [--minimal] FILE...: the patches of a "keepfs log -p
+# --json" (newest first) against the versions FILE... (oldest first):
+# each patch must turn the version before it (nothing, for the oldest)
+# into its version; with --minimal, it must change as many lines as
+# diff --minimal does.  Prints "ok" or the problems.
+cat >"$T/patches.py" <<'EOF'
+import json, re, subprocess, sys
+args = sys.argv[2:]
+minimal = args[:1] == ["--minimal"]
+files = args[1:] if minimal else args
+log = json.load(open(sys.argv[1]))
+problems = []
+
+def apply(old, patch):
+    lines = patch.encode().splitlines(keepends=True)
+    old = old.splitlines(keepends=True)
+    out, pos, i = [], 0, 2 if lines and lines[0].startswith(b"--- ") else 0
+    while i < len(lines):
+        m = re.match(rb"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@\n", lines[i])
+        if not m:
+            raise ValueError("bad hunk header %r" % lines[i])
+        start, count = int(m.group(1)), int(m.group(2) or 1)
+        first = start - 1 if count else start
+        out += old[pos:first]
+        pos = first
         i += 1
-        if i < len(lines) and lines[i].startswith(b"\\ No newline"):
-            body = body[:-1]
+        while i < len(lines) and not lines[i].startswith(b"@@"):
+            tag, body = lines[i][:1], lines[i][1:]
             i += 1
-        if tag in (b" ", b"-"):
-            if pos >= len(old) or old[pos] != body:
-                sys.exit("line %d: %r does not match %r" % (pos + 1, body, old[pos] if pos < len(old) else None))
-            pos += 1
-        if tag in (b" ", b"+"):
-            out.append(body)
-out += old[pos:]
-sys.stdout.buffer.write(b"".join(out))
+            if i < len(lines) and lines[i].startswith(b"\\ No newline"):
+                body = body[:-1]
+                i += 1
+            if tag in (b" ", b"-"):
+                if pos >= len(old) or old[pos] != body:
+                    raise ValueError("line %d does not match" % (pos + 1))
+                pos += 1
+            if tag in (b" ", b"+"):
+                out.append(body)
+    return b"".join(out + old[pos:])
+
+if len(log) != len(files):
+    problems.append("%d versions for %d files" % (len(log), len(files)))
+for k, e in enumerate(log[:len(files)]):
+    new = files[len(files) - 1 - k]
+    old = files[len(files) - 2 - k] if k < len(files) - 1 else None
+    before = open(old, "rb").read() if old else b""
+    try:
+        got = apply(before, e["patch"] or "")
+    except ValueError as x:
+        problems.append("patch %d: %s" % (k, x))
+        continue
+    if got != open(new, "rb").read():
+        problems.append("patch %d does not rebuild %s" % (k, new))
+    if minimal and old:
+        ours = sum(1 for l in (e["patch"] or "").splitlines()[2:] if l[:1] in "+-")
+        gnu = subprocess.run(["diff", "--minimal", "-u", old, new], stdout=subprocess.PIPE).stdout
+        theirs = sum(1 for l in gnu.splitlines()[2:] if l[:1] in (b"+", b"-"))
+        if ours != theirs:
+            problems.append("patch %d: %d changed lines, diff --minimal has %d" % (k, ours, theirs))
+print("; ".join(problems) or "ok")
 EOF
 
 # --- atomic writes -------------------------------------------------------------------
@@ -98,11 +132,12 @@ for ((i = 0; i < N; i++)); do
 		printf '    "fetch": {"timeout": %d}\n' "$((i * 10))"
 		printf '  },\n  "revision": %d\n}\n' "$i"
 	} >"$T/want.$i"
-	python3 "$T/write.py" atomic "$M/mcp.json" "$T/want.$i" || bail_out "atomic write $i failed"
-	if [ "$i" -eq 3 ]; then
-		run_ok "snapshot after the fourth write" "$KEEPFS" snapshot "$M" fourth
-	fi
 done
+python3 "$T/write.py" atomic "$M/mcp.json" "$T/want.0" atomic "$M/mcp.json" "$T/want.1" \
+	atomic "$M/mcp.json" "$T/want.2" atomic "$M/mcp.json" "$T/want.3" || bail_out "atomic writes failed"
+run_ok "snapshot after the fourth write" "$KEEPFS" snapshot "$M" fourth
+python3 "$T/write.py" atomic "$M/mcp.json" "$T/want.4" atomic "$M/mcp.json" "$T/want.5" \
+	atomic "$M/mcp.json" "$T/want.6" atomic "$M/mcp.json" "$T/want.7" || bail_out "atomic writes failed"
 run_ok "log of the path" "$KEEPFS" log "$M/mcp.json"
 is "$(wc -l <<<"$KFS_OUT")" "$N" "one line per atomic write"
 is "$(awk '{print $2}' <<<"$KFS_OUT" | sort | uniq -c | awk '{print $2 "=" $1}' | tr '\n' ' ')" \
@@ -159,15 +194,11 @@ is "$(python3 -c 'import json,sys; print(" ".join(e["version"] for e in json.loa
 # -p: each patch rebuilds its version from the one before
 run_ok "log -p" "$KEEPFS" log -p --json "$M/mcp.json"
 printf '%s' "$KFS_OUT" >"$T/logp.json"
-bad=0
-for ((k = 0; k < N; k++)); do
-	python3 -c 'import json,sys; sys.stdout.write(json.load(open(sys.argv[1]))[int(sys.argv[2])]["patch"])' \
-		"$T/logp.json" "$k" >"$T/patch.$k"
-	if ((k == N - 1)); then : >"$T/old"; else cp "$T/want.$((N - 2 - k))" "$T/old"; fi
-	python3 "$T/apply.py" "$T/old" "$T/patch.$k" >"$T/rebuilt" 2>"$T/apply.err" || bad=1
-	cmp -s "$T/rebuilt" "$T/want.$((N - 1 - k))" || { bad=1; diag "patch $k: $(cat "$T/apply.err")"; }
-done
-is "$bad" 0 "-p: every patch turns the version before into this one"
+is "$(python3 "$T/patches.py" "$T/logp.json" "$T"/want.{0..7})" "ok" \
+	"-p: every patch turns the version before into this one"
+python3 -c 'import json,sys
+for k, e in enumerate(json.load(open(sys.argv[1]))):
+    open("%s.%d" % (sys.argv[2], k), "w").write(e["patch"])' "$T/logp.json" "$T/patch"
 diff -u "$T/want.2" "$T/want.3" | tail -n +3 >"$T/gnu"
 tail -n +3 "$T/patch.$((N - 4))" >"$T/ours"
 if cmp -s "$T/gnu" "$T/ours"; then pass "-p: the hunks are GNU diff -u's"; else fail "-p: the hunks are GNU diff -u's" "$(diff "$T/gnu" "$T/ours")"; fi
@@ -179,12 +210,14 @@ like "$KFS_OUT" $'replaced +[0-9]+ B\n--- a/mcp.json\n\\+\\+\\+ b/mcp.json\n@@ -
 # --- the other kinds of version -----------------------------------------------------
 mkdir "$M/memory"
 : >"$T/lines"
+args=()
 for ((i = 0; i < 4; i++)); do
-	printf '{"type": "entity", "name": "e%d"}\n' "$i" >"$T/line"
-	cat "$T/line" >>"$T/lines"
+	printf '{"type": "entity", "name": "e%d"}\n' "$i" >"$T/line.$i"
+	cat "$T/line.$i" >>"$T/lines"
 	cp "$T/lines" "$T/jsonl.$i"
-	python3 "$T/write.py" append "$M/memory/graph.jsonl" "$T/line"
+	args+=(append "$M/memory/graph.jsonl" "$T/line.$i")
 done
+python3 "$T/write.py" "${args[@]}"
 chmod 600 "$M/memory/graph.jsonl"
 python3 "$T/write.py" sync "$M/memory/graph.jsonl"
 setfattr -n user.origin -v agent "$M/memory/graph.jsonl"
@@ -266,24 +299,15 @@ for i in range(25):
     open("%s/rand.%d" % (t, i), "wb").write(data)
 EOF
 kfs_mount "$S" "$M" || bail_out "remount failed"
+args=()
 for ((i = 0; i < 25; i++)); do
-	python3 "$T/write.py" atomic "$M/rand.txt" "$T/rand.$i" || bail_out "write rand $i failed"
+	args+=(atomic "$M/rand.txt" "$T/rand.$i")
 done
+python3 "$T/write.py" "${args[@]}" || bail_out "writing the random texts failed"
 run_ok "log -p of random texts" "$KEEPFS" log -p --json "$M/rand.txt"
 printf '%s' "$KFS_OUT" >"$T/rand.json"
-bad=0
-for ((k = 0; k < 24; k++)); do
-	python3 -c 'import json,sys; sys.stdout.write(json.load(open(sys.argv[1]))[int(sys.argv[2])]["patch"] or "")' \
-		"$T/rand.json" "$k" >"$T/rp"
-	new=$T/rand.$((24 - k))
-	old=$T/rand.$((23 - k))
-	python3 "$T/apply.py" "$old" "$T/rp" >"$T/rebuilt" 2>"$T/apply.err" || bad=1
-	cmp -s "$T/rebuilt" "$new" || { bad=1; diag "random patch $k does not rebuild: $(cat "$T/apply.err")"; }
-	ours=$(tail -n +3 "$T/rp" | grep -c '^[-+]')
-	gnu=$(diff --minimal -u "$old" "$new" | tail -n +3 | grep -c '^[-+]')
-	[ "$ours" -eq "$gnu" ] || { bad=1; diag "random patch $k: $ours changed lines, diff --minimal has $gnu"; }
-done
-is "$bad" 0 "24 random patches rebuild their texts with as few changed lines as diff --minimal"
+is "$(python3 "$T/patches.py" "$T/rand.json" --minimal "$T"/rand.{0..24})" "ok" \
+	"25 random patches rebuild their texts with as few changed lines as diff --minimal"
 
 kfs_umount "$M" || bail_out "unmount failed"
 kfs_fsck "$S"
