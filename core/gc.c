@@ -12,8 +12,8 @@
  *  2. Steps.  The work is done in small SQLite transactions on the
  *     writer connection, each under commit_mu and mu (so no commit or
  *     operation interleaves) and each bounded (STEP_COMMITS commits,
- *     STEP_INODES inodes, STEP_BLOBS blobs, STEP_PAGES pages), so an
- *     application waits for one step at most.  Pending changes are
+ *     STEP_INODES inodes and STEP_ROWS block rows, STEP_BLOBS blobs,
+ *     STEP_PAGES pages), so an application waits for one step at most.  Pending changes are
  *     committed first: a step needs the write transaction to itself.
  *     The state between steps is in the store (tables gc_todo and
  *     gc_blobs), so a crash or a stop mid-way loses nothing: the next
@@ -53,6 +53,7 @@
 
 #define STEP_COMMITS 32
 #define STEP_INODES 128
+#define STEP_ROWS 2048 /* block rows dropped in one step */
 #define STEP_BLOBS 256
 #define STEP_PAGES 512
 
@@ -77,8 +78,9 @@ enum gq_id {
 	GQ_COMMIT_DROP,
 	GQ_TODO_TAKE,
 	GQ_TODO_DONE,
-	GQ_BLOBS_NOTE,
-	GQ_BLOCKS_DROP,
+	GQ_BLOCKS_TAKE,
+	GQ_BLOB_NOTE,
+	GQ_BLOCK_DROP,
 	GQ_INODES_DROP,
 	GQ_XATTRS_DROP,
 	GQ_DIRENTS_DROP,
@@ -105,9 +107,11 @@ static const char *const gq_sql[GQ__COUNT] = {
     [GQ_COMMIT_DROP] = "DELETE FROM commits WHERE id = ?1",
     [GQ_TODO_TAKE] = "SELECT ino FROM gc_todo ORDER BY ino LIMIT ?1",
     [GQ_TODO_DONE] = "DELETE FROM gc_todo WHERE ino = ?1",
-    [GQ_BLOBS_NOTE] = "INSERT OR IGNORE INTO gc_blobs(blob) SELECT blob "
-		      "FROM blocks WHERE ino = ?1 AND " UNSEEN,
-    [GQ_BLOCKS_DROP] = "DELETE FROM blocks WHERE ino = ?1 AND " UNSEEN,
+    [GQ_BLOCKS_TAKE] = "SELECT idx, born, blob FROM blocks WHERE ino = ?1 "
+		       "AND " UNSEEN " LIMIT ?2",
+    [GQ_BLOB_NOTE] = "INSERT OR IGNORE INTO gc_blobs(blob) VALUES (?1)",
+    [GQ_BLOCK_DROP] = "DELETE FROM blocks WHERE ino = ?1 AND idx = ?2 AND "
+		      "born = ?3",
     [GQ_INODES_DROP] = "DELETE FROM inodes WHERE ino = ?1 AND " UNSEEN,
     [GQ_XATTRS_DROP] = "DELETE FROM xattrs WHERE ino = ?1 AND " UNSEEN,
     [GQ_DIRENTS_DROP] = "DELETE FROM dirents WHERE ino = ?1 AND " UNSEEN,
@@ -263,18 +267,74 @@ static int drop_commits(struct gc *g, size_t *did)
 	return rc;
 }
 
-/* One step over gc_todo (note 4). */
+/* Up to max unseen block rows of ino, their blobs noted in gc_blobs;
+ * *got is how many went.  Blocks are bounded per step: a large file has
+ * a row per block and version. */
+static int drop_blocks(struct gc *g, uint64_t ino, size_t max, size_t *got)
+{
+	struct brow {
+		uint64_t idx, born, blob;
+	} *v = malloc(max * sizeof(*v));
+	sqlite3_stmt *st = gq(g, GQ_BLOCKS_TAKE);
+	size_t n = 0;
+	int src, rc = 0;
+
+	*got = 0;
+	if (!v)
+		return KEEP_E_NOMEM;
+	if (!st) {
+		free(v);
+		return KEEP_E_SQLITE;
+	}
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	sqlite3_bind_int64(st, 2, (int64_t)max);
+	while (n < max && (src = sqlite3_step(st)) == SQLITE_ROW)
+		v[n++] = (struct brow){(uint64_t)sqlite3_column_int64(st, 0),
+				       (uint64_t)sqlite3_column_int64(st, 1),
+				       (uint64_t)sqlite3_column_int64(st, 2)};
+	if (n < max && src != SQLITE_DONE)
+		rc = sql_err(g, src, "list garbage blocks");
+	sqlite3_reset(st);
+	for (size_t i = 0; !rc && i < n; i++) {
+		rc = run(g, GQ_BLOB_NOTE, 1, v[i].blob, 0, NULL);
+		st = rc ? NULL : gq(g, GQ_BLOCK_DROP);
+		if (!rc && !st)
+			rc = KEEP_E_SQLITE;
+		if (rc)
+			break;
+		sqlite3_bind_int64(st, 1, (int64_t)ino);
+		sqlite3_bind_int64(st, 2, (int64_t)v[i].idx);
+		sqlite3_bind_int64(st, 3, (int64_t)v[i].born);
+		src = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (src != SQLITE_DONE)
+			rc = sql_err(g, src, "drop a block row");
+	}
+	free(v);
+	if (!rc) {
+		*got = n;
+		g->res->rows += n;
+	}
+	return rc;
+}
+
+/* One step over gc_todo (note 4): inodes until STEP_ROWS block rows went;
+ * an inode with more left stays in gc_todo for the next step. */
 static int drop_rows(struct gc *g, size_t *did)
 {
-	static const enum gq_id drops[] = {GQ_BLOCKS_DROP, GQ_INODES_DROP,
-					   GQ_XATTRS_DROP, GQ_DIRENTS_DROP};
+	static const enum gq_id drops[] = {GQ_INODES_DROP, GQ_XATTRS_DROP,
+					   GQ_DIRENTS_DROP};
 	uint64_t v[STEP_INODES];
-	size_t n;
+	size_t n, budget = STEP_ROWS;
 	int rc = list(g, GQ_TODO_TAKE, 1, STEP_INODES, STEP_INODES, v, &n);
 
 	*did = n;
-	for (size_t i = 0; !rc && i < n; i++) {
-		rc = run(g, GQ_BLOBS_NOTE, 1, v[i], 0, NULL);
+	for (size_t i = 0; !rc && i < n && budget; i++) {
+		size_t got = 0;
+		rc = drop_blocks(g, v[i], budget, &got);
+		if (rc || got == budget)
+			break; /* perhaps more: this inode again next step */
+		budget -= got;
 		for (size_t k = 0; !rc && k < sizeof(drops) / sizeof(drops[0]);
 		     k++) {
 			rc = run(g, drops[k], 1, v[i], 0, NULL);
