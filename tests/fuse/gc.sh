@@ -129,6 +129,21 @@ fails 2 "a negative duration" "bad value '-1h' for --journal" "$KEEPFS" gc "$M" 
 fails 2 "too many arguments" "too many arguments" "$KEEPFS" gc "$M" extra
 fails 1 "not a store" "" "$KEEPFS" gc "$T/nothing"
 
+# --- journal=0 as a mount option: the daemon collects by itself ----------------------
+kfs_umount "$M" || bail_out "unmount failed"
+kfs_mount "$S" "$M" journal=0,auto=off || bail_out "mount with journal=0 failed"
+for ((i = 0; i < 20; i++)); do
+	head -c "$SIZE" /dev/urandom >"$T/last.bin"
+	cp "$T/last.bin" "$M/big"
+	sync "$M/big"
+	if ((i % 5 == 4)); then
+		"$KEEPFS" retain-now "$M" >/dev/null || diag "retain-now failed"
+	fi
+done
+after=$(shrunk $((2 * SIZE)))
+ok "$(( (after < 2 * SIZE) ? 0 : 1 ))" "20 more rewrites under journal=0: the daemon keeps the store under twice one copy ($after bytes)"
+check "the live file is intact" cmp "$M/big" "$T/last.bin"
+
 # --- unmounted, then read-only ---------------------------------------------------------
 kfs_umount "$M" || bail_out "unmount failed"
 run_ok "gc of the unmounted store" "$KEEPFS" gc "$S" --journal 0
