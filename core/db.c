@@ -273,7 +273,11 @@ static const char *const sql_text[ST__COUNT] = {
 	[ST_SNAP_INSERT] = "INSERT INTO snapshots(name, commit_id, created_ns, "
 			   "origin) VALUES (?1, ?2, ?3, ?4)",
 	[ST_SNAP_DELETE] = "DELETE FROM snapshots WHERE name = ?1",
-	[ST_SNAP_RENAME] = "UPDATE snapshots SET name = ?2 WHERE name = ?1",
+	/* a name given by hand keeps the snapshot: automatic and pre-restore
+	 * ones become manual (retention.c leaves those alone) */
+	[ST_SNAP_RENAME] = "UPDATE snapshots SET name = ?2, origin = CASE "
+			   "WHEN origin IN (1, 2) THEN 0 ELSE origin END "
+			   "WHERE name = ?1",
 	[ST_COMMIT_GET] = "SELECT time_ns FROM commits WHERE id = ?1",
 	[ST_COMMIT_LIST] = "SELECT id, time_ns FROM commits WHERE id > ?1 "
 			   "ORDER BY id LIMIT ?2",

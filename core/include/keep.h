@@ -403,7 +403,9 @@ int keep_snapshot_create(struct keep_store *s, const char *name, int origin,
  * keep_commit.  Returns 0, ENOENT, EROFS, KEEP_E_READONLY. */
 int keep_snapshot_delete(struct keep_store *s, const char *name);
 /* Durable before return, committing pending changes with it like
- * keep_snapshot_delete.  The snapshot keeps its id, commit and view.
+ * keep_snapshot_delete.  The snapshot keeps its id, commit and view; an
+ * automatic or pre-restore snapshot becomes manual, so retention keeps it
+ * (renaming is how a user pins one).
  * Returns 0, ENOENT (no oldname), EEXIST (newname taken),
  * EINVAL/ENAMETOOLONG (bad newname), EROFS, KEEP_E_READONLY.  Renaming a
  * snapshot to its own name is a no-op (0 if it exists). */

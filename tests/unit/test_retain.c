@@ -290,6 +290,16 @@ static void t_ninety_days(void)
 	   line);
 	free(got);
 
+	/* renaming pins: the snapshot becomes manual */
+	got = names_of(s, KEEP_ORIGIN_AUTO);
+	char oldest[64];
+	snprintf(oldest, sizeof(oldest), "%.*s", (int)strcspn(got, " "), got);
+	free(got);
+	ok(keep_snapshot_rename(s, oldest, "pinned") == 0 &&
+		   keep_snapshot_get(s, "pinned", &snap) == 0 &&
+		   snap.origin == KEEP_ORIGIN_MANUAL,
+	   "a renamed auto snapshot (%s) becomes manual", oldest);
+
 	/* counts of 0: only the newest auto snapshot stays */
 	p.hourly = p.daily = p.weekly = p.monthly = 0;
 	uint64_t n = 0;
@@ -298,6 +308,9 @@ static void t_ninety_days(void)
 	got = names_of(s, KEEP_ORIGIN_AUTO);
 	name_of(taken[ntaken - 1], name, sizeof(name));
 	is_str(got, name, "all but the newest");
+	free(got);
+	got = names_of(s, KEEP_ORIGIN_MANUAL);
+	ok(strstr(got, "pinned") != NULL, "the pinned one stays");
 	free(got);
 	keep_store_close(s);
 }
