@@ -164,9 +164,16 @@ static int parse_one(struct kfs_config *cfg, char *opt, char *err,
 	if (!*key)
 		return 0; /* "a,,b" */
 
-	for (int i = 0; val && keep_policy_keys[i]; i++) {
+	for (int i = 0; keep_policy_keys[i]; i++) {
 		if (strcmp(key, keep_policy_keys[i]))
 			continue;
+		if (!val && !strcmp(key, "auto"))
+			break; /* fstab's "auto": mount at boot, ignored */
+		if (!val)
+			return fail(err, errlen,
+				    "mount option '%s' needs a value (see "
+				    "keepfs-config(1))",
+				    key);
 		if (keep_policy_set(&cfg->policy, key, val, err, errlen))
 			return -1;
 		cfg->policy_mask |= 1u << i;

@@ -127,12 +127,16 @@ fails 1 "unknown mount option" "'bogus'" "$KEEPFS" mount "$STORE" "$M" -o bogus
 after_failure "unknown mount option"
 for bad in commit_interval=abc commit_interval=-1 commit_interval= dirty_limit=lots \
 	dirty_limit=-5 snapdir=sideways writeback=maybe readdirplus= cache_timeout=-1 \
-	cache_timeout=soon; do
+	cache_timeout=soon journal=1x journal=-1h auto=30s auto=0 hourly=-1 \
+	daily=1.5 prerestore=many max_history=0% max_history=101% max_history=lots; do
 	fails 1 "bad option value '$bad'" "'${bad#*=}'.*${bad%%=*}|${bad%%=*}.*'${bad#*=}'" \
 		"$KEEPFS" mount "$STORE" "$M" -o "$bad"
 	after_failure "bad option value '$bad'"
 done
 fails 1 "unknown option among good ones" "'nope'" "$KEEPFS" mount "$STORE" "$M" -o commit_interval=2,nope=1
+fails 1 "a retention option without a value" "mount option 'journal' needs a value" \
+	"$KEEPFS" mount "$STORE" "$M" -o journal
+after_failure "a retention option without a value"
 after_failure "unknown option among good ones"
 
 # good options mount (and are not rejected by the checks above by accident)
