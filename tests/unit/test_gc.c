@@ -212,6 +212,67 @@ static void t_space(void)
 	keep_store_close(s);
 }
 
+/* ---- what each commit holds alone -------------------------------------------- */
+
+struct spc {
+	uint64_t commit[8], bytes[8];
+	size_t n;
+};
+
+static int take_spc(void *ctx, uint64_t commit, uint64_t bytes)
+{
+	struct spc *p = ctx;
+
+	if (p->n < 8) {
+		p->commit[p->n] = commit;
+		p->bytes[p->n++] = bytes;
+	}
+	return 0;
+}
+
+static uint64_t spc_of(const struct spc *p, uint64_t c)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->commit[i] == c)
+			return p->bytes[i];
+	return 0;
+}
+
+static void t_space_of_commits(void)
+{
+	struct keep_store *s = unit_store("alone", 4096);
+	struct keep_snapshot a, b;
+	struct keep_gc_result r;
+	struct spc p = {0};
+	uint8_t buf[65536], shared[4096];
+	uint64_t f = unit_file(s, R, "f", "", 0);
+
+	unit_fill_random(shared, sizeof(shared));
+	unit_fill_random(buf, sizeof(buf));
+	memcpy(buf, shared, sizeof(shared)); /* block 0 stays the same */
+	keep_write(s, f, 0, buf, sizeof(buf));
+	keep_snapshot_create(s, "a", KEEP_ORIGIN_MANUAL, &a);
+	unit_fill_random(buf + 4096, sizeof(buf) - 4096);
+	keep_write(s, f, 0, buf, sizeof(buf));
+	keep_snapshot_create(s, "b", KEEP_ORIGIN_MANUAL, &b);
+	unit_fill_random(buf + 4096, sizeof(buf) - 4096);
+	keep_write(s, f, 0, buf, sizeof(buf));
+	unit_commit(s);
+	ok(gc(s, 0, 0, &r) == 0 && keep_commit_space(s, take_spc, &p) == 0,
+	   "space of the commits left after gc");
+	ok(p.n == 2 && spc_of(&p, a.commit) >= 15 * 4000 &&
+		   spc_of(&p, a.commit) <= 15 * 4200 &&
+		   spc_of(&p, b.commit) >= 15 * 4000 &&
+		   spc_of(&p, b.commit) <= 15 * 4200,
+	   "each snapshot holds its 15 own blocks alone, not the one all "
+	   "three share (%" PRIu64 ", %" PRIu64 ")",
+	   spc_of(&p, a.commit), spc_of(&p, b.commit));
+	ok(keep_snapshot_delete(s, "a") == 0 && gc(s, 0, 0, &r) == 0 &&
+		   r.blob_bytes == spc_of(&p, a.commit),
+	   "deleting 'a' frees exactly what it held alone");
+	keep_store_close(s);
+}
+
 /* ---- stopped and resumed ----------------------------------------------------- */
 
 static void t_resume(void)
@@ -346,6 +407,7 @@ int main(void)
 	unit_seed(3);
 	t_basic();
 	t_space();
+	t_space_of_commits();
 	t_resume();
 	t_random();
 	is_int(unit_log_problems, 0, "core logged no errors or warnings");
