@@ -103,6 +103,14 @@ if [ "$do_install" = 1 ]; then
 		apt-get update -q
 		apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
 	fi
+	# node and npm run a real MCP server in tests/fuse/mcp.sh; a machine
+	# that has them from elsewhere (nodesource) keeps its own
+	if ! command -v npm >/dev/null 2>&1; then
+		[ "$(id -u)" -eq 0 ] || { echo "run-all.sh: npm is missing and not root" >&2; exit 1; }
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -q
+		apt-get install -y -q --no-install-recommends nodejs npm
+	fi
 	step_done
 fi
 
