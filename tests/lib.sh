@@ -32,6 +32,7 @@ declare -A _kfs_pid=()	# mount point -> daemon pid
 declare -A _kfs_child=()	# mount point -> 1 when the daemon is our child
 declare -A _kfs_log=()	# mount point -> daemon log
 _kfs_loops=()		# loop devices to detach
+_kfs_files=()		# files outside KFS_TMP to remove (kfs_track_file)
 KFS_TESTS=${KFS_TESTS:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
 KFS_TMP=
 KFS_STORE=
@@ -297,6 +298,12 @@ kfs_track_loop() {
 	_kfs_loops+=("$1")
 }
 
+# kfs_track_file PATH: have the EXIT trap remove PATH (a file the test put
+# outside KFS_TMP, such as a helper where mount(8) looks for it)
+kfs_track_file() {
+	_kfs_files+=("$1")
+}
+
 kfs_tmpdir() {
 	if [ -z "$KFS_TMP" ]; then
 		KFS_TMP=$(mktemp -d /tmp/kfs-tests-XXXXXX) || bail_out "mktemp failed"
@@ -546,6 +553,9 @@ _kfs_cleanup() {
 	done
 	for i in "${_kfs_loops[@]}"; do
 		losetup -d "$i" 2>/dev/null
+	done
+	for i in "${_kfs_files[@]}"; do
+		rm -f "$i"
 	done
 	if [ -n "$KFS_TMP" ] && [ -d "$KFS_TMP" ]; then
 		while read -r _ mnt _; do

@@ -56,7 +56,10 @@ const char usage_mount_helper[] =
 	"   -s          sloppy: ignore mount options keepfs does not know\n"
 	"   -v          verbose: say what was mounted\n"
 	"   -f          fake: check everything, mount nothing\n"
-	"   -h, --help  show this help\n";
+	"   -h, --help  show this help\n"
+	"\n"
+	"Exit status, as mount(8) expects of a helper: 0 mounted, 32 not\n"
+	"mounted (the reason on standard error), 1 usage error.\n";
 
 struct mount_req {
 	const char *cmd; /* for usage messages */
@@ -394,6 +397,17 @@ int cmd_mount(int argc, char **argv)
 	return status;
 }
 
+/* mount(8)'s exit codes, which it passes on from a helper */
+#define MNT_EX_USAGE 1
+#define MNT_EX_FAIL 32
+
+static int helper_status(int status)
+{
+	return status == EXIT_OK	  ? EXIT_OK
+	       : status == EXIT_USAGE ? MNT_EX_USAGE
+				      : MNT_EX_FAIL;
+}
+
 int cmd_mount_helper(int argc, char **argv)
 {
 	struct mount_req req = {.cmd = "mount.keepfs"};
@@ -429,7 +443,7 @@ int cmd_mount_helper(int argc, char **argv)
 				fprintf(stderr, "keepfs: unknown option '-%c'\n",
 					optopt);
 			fputs("see 'mount.keepfs --help'\n", stderr);
-			return EXIT_USAGE;
+			return MNT_EX_USAGE;
 		}
 	}
 	if (argc - optind != 2) {
@@ -437,11 +451,11 @@ int cmd_mount_helper(int argc, char **argv)
 		fputs("keepfs: expected STORE and MOUNTPOINT\n"
 		      "see 'mount.keepfs --help'\n",
 		      stderr);
-		return EXIT_USAGE;
+		return MNT_EX_USAGE;
 	}
 	req.store = argv[optind];
 	req.mountpoint = argv[optind + 1];
 	status = do_mount(&req);
 	free(req.opts);
-	return status;
+	return helper_status(status);
 }

@@ -5,7 +5,9 @@
  * listed once in commands[].  run_command() does what every command needs:
  * answers --help from the table, runs the command, and makes sure what it
  * printed really reached stdout.  Invoked as "mount.keepfs" (a symlink in
- * sbindir) the binary follows mount(8)'s helper convention instead.
+ * sbindir) the binary follows mount(8)'s helper convention instead, and
+ * so it does when mount.fuse3 runs it for type fuse.keepfs ("keepfs STORE
+ * MOUNTPOINT -o OPTS").
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -236,6 +238,16 @@ int main(int argc, char **argv)
 	}
 
 	cmd = find_command(argv[1]);
+	if (!cmd && argc >= 3 && strchr(argv[1], '/') &&
+	    (argc == 3 || !strcmp(argv[3], "-o"))) {
+		/* mount.fuse3 runs "keepfs STORE MOUNTPOINT -o OPTS" for a
+		 * file system of type fuse.keepfs: the helper's convention */
+		static const struct command helper = CMD(
+			"mount.keepfs", cmd_mount_helper, 0, "",
+			usage_mount_helper);
+
+		return run_command(&helper, argc, argv);
+	}
 	if (!cmd) {
 		fprintf(stderr,
 			"keepfs: '%s' is not a keepfs command; "
