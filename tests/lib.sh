@@ -33,6 +33,7 @@ declare -A _kfs_child=()	# mount point -> 1 when the daemon is our child
 declare -A _kfs_log=()	# mount point -> daemon log
 _kfs_loops=()		# loop devices to detach
 _kfs_files=()		# files outside KFS_TMP to remove (kfs_track_file)
+_kfs_undo=()		# commands that undo a change to the system (kfs_undo)
 KFS_TESTS=${KFS_TESTS:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
 KFS_TMP=
 KFS_STORE=
@@ -304,6 +305,12 @@ kfs_track_file() {
 	_kfs_files+=("$1")
 }
 
+# kfs_undo CMD: have the EXIT trap run CMD (a shell string), last first:
+# it undoes a change the test made to the system (a user, a mode)
+kfs_undo() {
+	_kfs_undo+=("$1")
+}
+
 kfs_tmpdir() {
 	if [ -z "$KFS_TMP" ]; then
 		KFS_TMP=$(mktemp -d /tmp/kfs-tests-XXXXXX) || bail_out "mktemp failed"
@@ -556,6 +563,9 @@ _kfs_cleanup() {
 	done
 	for i in "${_kfs_files[@]}"; do
 		rm -f "$i"
+	done
+	for ((i = ${#_kfs_undo[@]} - 1; i >= 0; i--)); do
+		eval "${_kfs_undo[$i]}" >/dev/null 2>&1
 	done
 	if [ -n "$KFS_TMP" ] && [ -d "$KFS_TMP" ]; then
 		while read -r _ mnt _; do

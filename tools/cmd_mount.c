@@ -289,6 +289,28 @@ static int await_daemon(pid_t pid, int fd)
 	return error("daemon exited during startup");
 }
 
+/* Does /etc/fuse.conf let users other than root ask for allow_other or
+ * allow_root ("user_allow_other" on a line of its own)? */
+static int fuse_conf_allows_other(void)
+{
+	FILE *f = fopen("/etc/fuse.conf", "re");
+	char line[256];
+	int yes = 0;
+
+	if (!f)
+		return 0;
+	while (!yes && fgets(line, sizeof(line), f)) {
+		char *p = line;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		yes = !strncmp(p, "user_allow_other", 16) &&
+		      (p[16] == '\n' || p[16] == '\0' || p[16] == ' ' ||
+		       p[16] == '\t');
+	}
+	fclose(f);
+	return yes;
+}
+
 static int do_mount(struct mount_req *req)
 {
 	struct kfs_config cfg;
@@ -301,6 +323,14 @@ static int do_mount(struct mount_req *req)
 		opts = drop_unknown_opts(opts);
 	if (opts && kfs_config_parse(&cfg, opts, err, sizeof(err)) != 0) {
 		error("%s", err);
+		goto out;
+	}
+	if ((cfg.allow_other || cfg.allow_root) && getuid() != 0 &&
+	    !fuse_conf_allows_other()) {
+		error("mount option '%s' is for root only here: a user may ask "
+		      "for it when /etc/fuse.conf has a line "
+		      "'user_allow_other'",
+		      cfg.allow_other ? "allow_other" : "allow_root");
 		goto out;
 	}
 	if (check_store(req->store, &store) != EXIT_OK)
