@@ -68,6 +68,61 @@ int keep_encode(struct keep_codec *c, const void *buf, size_t len,
 int keep_decode(struct keep_codec *c, const void *src, size_t srclen,
 		unsigned flags, void *dst, size_t size);
 
+/* ---- crypt.c: key material and sealed blobs ----------------------------- */
+
+#define KEEP_KEY_BYTES 32
+#define CRYPT_NONCE_BYTES 24
+#define CRYPT_TAG_BYTES 16
+#define CRYPT_SALT_BYTES 16
+#define CRYPT_OVERHEAD (CRYPT_NONCE_BYTES + CRYPT_TAG_BYTES)
+
+/* In guarded memory (sodium_malloc): wiped when freed. */
+struct keep_keys {
+	uint8_t master[KEEP_KEY_BYTES];
+	uint8_t hash_key[KEEP_KEY_BYTES]; /* keys dedup hashes */
+	uint8_t seal_key[KEEP_KEY_BYTES]; /* seals blobs */
+};
+
+enum { CRYPT_WRAP_PASSPHRASE = 1, CRYPT_WRAP_KEYFILE = 2 };
+
+/* The master key as a store keeps it: sealed under a key-encryption key
+ * from a passphrase (Argon2id with these limits and salt) or a key file. */
+struct keep_wrap {
+	int kind;
+	uint64_t opslimit;
+	size_t memlimit;
+	uint8_t salt[CRYPT_SALT_BYTES];
+	uint8_t nonce[CRYPT_NONCE_BYTES];
+	uint8_t sealed[KEEP_KEY_BYTES + CRYPT_TAG_BYTES];
+};
+
+int crypt_keys_new(struct keep_keys **out);
+void crypt_keys_free(struct keep_keys *k); /* NULL: no-op */
+/* Wrap k's master key under secret (a passphrase, or the 32 bytes of a key
+ * file).  Returns 0, EINVAL (a key file of another size, limits out of
+ * range), KEEP_E_NOMEM. */
+int crypt_wrap(const struct keep_keys *k, int kind, const void *secret,
+	       size_t len, uint64_t opslimit, size_t memlimit,
+	       struct keep_wrap *out);
+/* The keys a wrap holds.  Returns 0, EACCES (wrong passphrase or key, or a
+ * damaged wrap), EINVAL, KEEP_E_NOMEM. */
+int crypt_unwrap(const struct keep_wrap *w, const void *secret, size_t len,
+		 struct keep_keys **out);
+/* The keyed hash dedup finds blobs by. */
+void crypt_hash(const struct keep_keys *k, const void *buf, size_t len,
+		uint8_t out[KEEP_HASH_BYTES]);
+/* Seal len bytes into out (len + CRYPT_OVERHEAD bytes), bound to ad. */
+void crypt_seal(const struct keep_keys *k, const void *in, size_t len,
+		const void *ad, size_t adlen, uint8_t *out);
+/* Open a sealed blob (len bytes, CRYPT_OVERHEAD more than what out gets).
+ * Returns 0 or KEEP_E_CORRUPT (damaged, or not bound to ad). */
+int crypt_open(const struct keep_keys *k, const uint8_t *in, size_t len,
+	       const void *ad, size_t adlen, void *out);
+/* The stored text form of a wrap, and back.  format: 0 or ENAMETOOLONG;
+ * parse: 0 or KEEP_E_CORRUPT. */
+int crypt_wrap_format(const struct keep_wrap *w, char *buf, size_t len);
+int crypt_wrap_parse(const char *text, struct keep_wrap *out);
+
 /* Length of buf without its trailing zero bytes. */
 size_t keep_trim_zeros(const void *buf, size_t len);
 void keep_random(void *buf, size_t len);
