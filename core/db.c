@@ -860,6 +860,19 @@ int db_load_meta(struct keep_store *s)
 
 /* ---- transactions -------------------------------------------------------- */
 
+int db_read_begin(struct keep_store *s)
+{
+	if (s->flags & KEEP_OPEN_WRITE)
+		return 0; /* the writer's locks keep its view still */
+	return exec(s->db->h, "BEGIN");
+}
+
+void db_read_end(struct keep_store *s)
+{
+	if (!(s->flags & KEEP_OPEN_WRITE) && !sqlite3_get_autocommit(s->db->h))
+		exec(s->db->h, "COMMIT");
+}
+
 int db_begin(struct keep_store *s)
 {
 	STMT(st, s, ST_BEGIN);

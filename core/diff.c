@@ -782,9 +782,12 @@ int keep_diff(struct keep_store *s, uint64_t a, uint64_t b, unsigned opts,
 		return KEEP_E_INVAL;
 	pthread_mutex_lock(&s->commit_mu);
 	pthread_mutex_lock(&s->mu);
-	rc = db_dq_open(s, &d.q);
+	rc = db_read_begin(s); /* one snapshot for every query */
+	if (!rc)
+		rc = db_dq_open(s, &d.q);
 	if (!rc)
 		rc = gather(&d, a, b, opts);
+	db_read_end(s);
 	pthread_mutex_unlock(&s->mu);
 	pthread_mutex_unlock(&s->commit_mu);
 	for (size_t i = 0; !rc && i < d.nrecs; i++) {

@@ -29,6 +29,8 @@
  *     range, and the journal names every inode a commit touched (with
  *     the directory of every entry).  The blobs of dropped blocks go to
  *     gc_blobs.
+ *     Commits older than the journal name nothing: dropping one sweeps
+ *     the versioned tables once for inodes with rows dead before it.
  *  5. A blob in gc_blobs goes when no block row references it (index
  *     blocks_blob) - except the blob with the highest id, which stays so
  *     that SQLite never hands an id out again (decoded-block caches are
@@ -89,14 +91,16 @@ enum gq_id {
 	GQ_BLOBS_DONE,
 	GQ_FREELIST,
 	GQ_PENDING,
+	GQ_EXISTS,
 	GQ__COUNT
 };
 
 static const char *const gq_sql[GQ__COUNT] = {
     [GQ_WINDOW] = "SELECT min(id) FROM commits WHERE time_ns >= ?1",
     [GQ_NEWEST] = "SELECT coalesce(max(id), 0) FROM commits",
-    [GQ_DROPPABLE] = "SELECT id FROM commits WHERE id < ?1 AND id NOT IN "
-		     "(SELECT commit_id FROM snapshots) ORDER BY id LIMIT ?2",
+    [GQ_DROPPABLE] = "SELECT id FROM commits WHERE id > ?3 AND id < ?1 AND "
+		     "id NOT IN (SELECT commit_id FROM snapshots) ORDER BY id "
+		     "LIMIT ?2",
     [GQ_SNAP_NEXT] = "SELECT min(commit_id) FROM snapshots "
 		     "WHERE commit_id > ?1",
     [GQ_TODO_ADD] = "INSERT OR IGNORE INTO gc_todo(ino) "
@@ -112,10 +116,21 @@ static const char *const gq_sql[GQ__COUNT] = {
     [GQ_BLOB_NOTE] = "INSERT OR IGNORE INTO gc_blobs(blob) VALUES (?1)",
     [GQ_BLOCK_DROP] = "DELETE FROM blocks WHERE ino = ?1 AND idx = ?2 AND "
 		      "born = ?3",
-    [GQ_INODES_DROP] = "DELETE FROM inodes WHERE ino = ?1 AND " UNSEEN,
-    [GQ_XATTRS_DROP] = "DELETE FROM xattrs WHERE ino = ?1 AND " UNSEEN,
-    [GQ_DIRENTS_DROP] = "DELETE FROM dirents WHERE ino = ?1 AND " UNSEEN,
-    [GQ_BLOBS_TAKE] = "SELECT blob FROM gc_blobs ORDER BY blob LIMIT ?1",
+    /* at most ?2 rows at a time, by primary key */
+    [GQ_INODES_DROP] = "DELETE FROM inodes WHERE ino = ?1 AND born IN "
+		       "(SELECT born FROM inodes WHERE ino = ?1 AND " UNSEEN
+		       " LIMIT ?2)",
+    [GQ_XATTRS_DROP] = "DELETE FROM xattrs WHERE (ino, name, born) IN "
+		       "(SELECT ino, name, born FROM xattrs WHERE ino = ?1 AND "
+		       UNSEEN " LIMIT ?2)",
+    [GQ_DIRENTS_DROP] = "DELETE FROM dirents WHERE (parent, id) IN "
+			"(SELECT parent, id FROM dirents WHERE ino = ?1 AND "
+			UNSEEN " LIMIT ?2)",
+    /* the highest blob stays (note 5): it waits in gc_blobs until a
+     * newer one exists */
+    [GQ_BLOBS_TAKE] = "SELECT blob FROM gc_blobs WHERE blob < "
+		      "(SELECT coalesce(max(id), 0) FROM blobs) ORDER BY blob "
+		      "LIMIT ?1",
     [GQ_BLOB_DROP] = "DELETE FROM blobs WHERE id = ?1 "
 		     "AND id < (SELECT max(id) FROM blobs) "
 		     "AND NOT EXISTS (SELECT 1 FROM blocks WHERE blob = ?1) "
@@ -123,7 +138,9 @@ static const char *const gq_sql[GQ__COUNT] = {
     [GQ_BLOBS_DONE] = "DELETE FROM gc_blobs WHERE blob = ?1",
     [GQ_FREELIST] = "PRAGMA freelist_count",
     [GQ_PENDING] = "SELECT EXISTS (SELECT 1 FROM gc_todo) OR "
-		   "EXISTS (SELECT 1 FROM gc_blobs)",
+		   "EXISTS (SELECT 1 FROM gc_blobs WHERE blob < "
+		   "(SELECT coalesce(max(id), 0) FROM blobs))",
+    [GQ_EXISTS] = "SELECT EXISTS (SELECT 1 FROM commits WHERE id = ?1)",
 };
 
 struct gc {
@@ -181,7 +198,7 @@ static int run(struct gc *g, enum gq_id id, int nargs, uint64_t a, uint64_t b,
 
 /* Up to max integers from query id (one argument) into v. */
 static int list(struct gc *g, enum gq_id id, int nargs, uint64_t a,
-		uint64_t max, uint64_t *v, size_t *n)
+		uint64_t max, uint64_t after, uint64_t *v, size_t *n)
 {
 	sqlite3_stmt *st = gq(g, id);
 	int src, rc = 0;
@@ -192,6 +209,8 @@ static int list(struct gc *g, enum gq_id id, int nargs, uint64_t a,
 	sqlite3_bind_int64(st, 1, (int64_t)a);
 	if (nargs > 1)
 		sqlite3_bind_int64(st, 2, (int64_t)max);
+	if (nargs > 2)
+		sqlite3_bind_int64(st, 3, (int64_t)after);
 	while ((src = sqlite3_step(st)) == SQLITE_ROW && *n < max)
 		v[(*n)++] = (uint64_t)sqlite3_column_int64(st, 0);
 	if (src != SQLITE_ROW && src != SQLITE_DONE)
@@ -221,35 +240,104 @@ static int window_start(struct gc *g, uint64_t *w)
 }
 
 /* The first retained commit after c (note 3); there is always one, as
- * the newest is retained. */
+ * the newest is retained.  A pin counts only if it is a commit (a stale
+ * one may name a commit dropped meanwhile). */
 static int next_retained(struct gc *g, uint64_t c, uint64_t w,
 			 uint64_t *out)
 {
-	uint64_t snap = 0;
+	uint64_t snap = 0, there = 0;
 	int rc = run(g, GQ_SNAP_NEXT, 1, c, 0, &snap);
 
 	*out = w;
 	if (snap && snap < *out)
 		*out = snap;
-	for (size_t i = 0; i < g->req->npins; i++)
-		if (g->req->pins[i] > c && g->req->pins[i] < *out)
-			*out = g->req->pins[i];
+	for (size_t i = 0; !rc && i < g->req->npins; i++) {
+		uint64_t p = g->req->pins[i];
+		if (p <= c || p >= *out)
+			continue;
+		rc = run(g, GQ_EXISTS, 1, p, 0, &there);
+		if (!rc && there)
+			*out = p;
+	}
+	return rc;
+}
+
+/* Up to max droppable commits, pinned ones left out: the candidates are
+ * paged through, so any number of pins cannot hide one behind them. */
+static int droppable(struct gc *g, uint64_t w, uint64_t *v, size_t max,
+		     size_t *n)
+{
+	uint64_t page[STEP_COMMITS], after = 0;
+	size_t got;
+	int rc = 0;
+
+	*n = 0;
+	do {
+		rc = list(g, GQ_DROPPABLE, 3, w, STEP_COMMITS, after, page,
+			  &got);
+		for (size_t i = 0; !rc && i < got && *n < max; i++)
+			if (!pinned(g, page[i]))
+				v[(*n)++] = page[i];
+		if (got)
+			after = page[got - 1];
+	} while (!rc && got == STEP_COMMITS && *n < max);
+	return rc;
+}
+
+/*
+ * Commits older than the change journal (a store made before it, or
+ * commits made by a program that did not keep it) name no inodes: when one
+ * of them goes, every inode with a row that died before the journal began
+ * is a candidate, once (meta 'gc_swept' remembers up to where).  One pass
+ * over the versioned tables, in one step: it happens once per store.
+ */
+static int sweep_old(struct gc *g, uint64_t from)
+{
+	static const char sql[] =
+	    "INSERT OR IGNORE INTO gc_todo(ino) "
+	    "SELECT ino FROM inodes WHERE died <= ?1 "
+	    "UNION SELECT ino FROM blocks WHERE died <= ?1 "
+	    "UNION SELECT ino FROM xattrs WHERE died <= ?1 "
+	    "UNION SELECT ino FROM dirents WHERE died <= ?1 "
+	    "UNION SELECT parent FROM dirents WHERE died <= ?1";
+	char v[32], key[] = "gc_swept";
+	sqlite3_stmt *st;
+	int src, rc;
+
+	if (db_meta_text(g->s, key, v, sizeof(v)) == 0 &&
+	    strtoull(v, NULL, 10) >= from)
+		return 0;
+	keep_log(LOG_INFO, "garbage collection: looking through the commits "
+			   "older than the change journal (once)");
+	src = sqlite3_prepare_v2(db_handle(g->s), sql, -1, &st, NULL);
+	if (src != SQLITE_OK)
+		return sql_err(g, src, "sweep old commits");
+	sqlite3_bind_int64(st, 1, (int64_t)from);
+	src = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (src != SQLITE_DONE)
+		return sql_err(g, src, "sweep old commits");
+	snprintf(v, sizeof(v), "%llu", (unsigned long long)from);
+	rc = db_meta_set_text(g->s, key, v);
 	return rc;
 }
 
 /* One step of dropping commits; *did is how many went. */
 static int drop_commits(struct gc *g, size_t *did)
 {
-	uint64_t v[STEP_COMMITS + 16], w, next;
+	uint64_t v[STEP_COMMITS], w, next;
 	size_t n;
 	int rc = window_start(g, &w);
 
+	uint64_t from = 0;
 	*did = 0;
 	if (!rc)
-		rc = list(g, GQ_DROPPABLE, 2, w, STEP_COMMITS + 16, v, &n);
-	for (size_t i = 0; !rc && i < n && *did < STEP_COMMITS; i++) {
-		if (pinned(g, v[i]))
-			continue;
+		rc = droppable(g, w, v, STEP_COMMITS, &n);
+	if (!rc && n)
+		rc = db_journal_from(g->s, &from);
+	if (!rc && n && v[0] < from)
+		rc = sweep_old(g, from); /* the oldest goes first */
+	for (size_t i = 0; !rc && i < n; i++) {
 		rc = next_retained(g, v[i], w, &next);
 		if (!rc)
 			rc = run(g, GQ_TODO_ADD, 1, v[i], 0, NULL);
@@ -318,30 +406,37 @@ static int drop_blocks(struct gc *g, uint64_t ino, size_t max, size_t *got)
 	return rc;
 }
 
-/* One step over gc_todo (note 4): inodes until STEP_ROWS block rows went;
- * an inode with more left stays in gc_todo for the next step. */
+/* One step over gc_todo (note 4): inodes until STEP_ROWS rows went; an
+ * inode with more left stays in gc_todo for the next step. */
 static int drop_rows(struct gc *g, size_t *did)
 {
 	static const enum gq_id drops[] = {GQ_INODES_DROP, GQ_XATTRS_DROP,
 					   GQ_DIRENTS_DROP};
 	uint64_t v[STEP_INODES];
 	size_t n, budget = STEP_ROWS;
-	int rc = list(g, GQ_TODO_TAKE, 1, STEP_INODES, STEP_INODES, v, &n);
+	int rc = list(g, GQ_TODO_TAKE, 1, STEP_INODES, STEP_INODES, 0, v, &n);
 
 	*did = n;
 	for (size_t i = 0; !rc && i < n && budget; i++) {
 		size_t got = 0;
+		bool more = false;
 		rc = drop_blocks(g, v[i], budget, &got);
 		if (rc || got == budget)
 			break; /* perhaps more: this inode again next step */
 		budget -= got;
-		for (size_t k = 0; !rc && k < sizeof(drops) / sizeof(drops[0]);
-		     k++) {
-			rc = run(g, drops[k], 1, v[i], 0, NULL);
-			if (!rc)
-				g->res->rows +=
-				    (uint64_t)sqlite3_changes64(db_handle(g->s));
+		for (size_t k = 0;
+		     !rc && !more && k < sizeof(drops) / sizeof(drops[0]); k++) {
+			rc = run(g, drops[k], 2, v[i], budget, NULL);
+			if (rc)
+				break;
+			size_t gone =
+			    (size_t)sqlite3_changes64(db_handle(g->s));
+			g->res->rows += gone;
+			more = gone == budget;
+			budget -= gone;
 		}
+		if (more)
+			break; /* the budget ran out on this inode */
 		if (!rc)
 			rc = run(g, GQ_TODO_DONE, 1, v[i], 0, NULL);
 	}
@@ -353,7 +448,7 @@ static int drop_blobs(struct gc *g, size_t *did)
 {
 	uint64_t v[STEP_BLOBS], csize;
 	size_t n;
-	int rc = list(g, GQ_BLOBS_TAKE, 1, STEP_BLOBS, STEP_BLOBS, v, &n);
+	int rc = list(g, GQ_BLOBS_TAKE, 1, STEP_BLOBS, STEP_BLOBS, 0, v, &n);
 
 	*did = n;
 	for (size_t i = 0; !rc && i < n; i++) {
@@ -486,15 +581,14 @@ int gc_setup(struct keep_store *s)
  * a collection with nothing to do makes no commit. */
 static int any_work(struct gc *g, bool *any)
 {
-	uint64_t v[STEP_COMMITS + 16], w, flag = 0, free_pages = 0;
+	uint64_t v[1], w, flag = 0, free_pages = 0;
 	size_t n = 0;
 	int rc = window_start(g, &w);
 
 	*any = false;
 	if (!rc)
-		rc = list(g, GQ_DROPPABLE, 2, w, STEP_COMMITS + 16, v, &n);
-	for (size_t i = 0; !rc && i < n && !*any; i++)
-		*any = !pinned(g, v[i]);
+		rc = droppable(g, w, v, 1, &n);
+	*any = n > 0;
 	if (!rc && !*any)
 		rc = run(g, GQ_PENDING, 0, 0, 0, &flag);
 	if (!rc && !*any && g->incremental)

@@ -26,7 +26,8 @@
  *  4. Only committed commits count: rows born after the newest commit
  *     are the writer's open commit and ignored, and a death after it is
  *     no death yet.  All of it is read under commit_mu and mu, so no
- *     commit lands midway.
+ *     commit lands midway, and, on a read-only handle, in one read
+ *     transaction, so a collection by the mount's daemon does not either.
  *  5. Commits garbage collection dropped (gc.c): a row keeps the born or
  *     died of a commit that is gone, and a view of a gone commit is not
  *     a state the store kept (rows only it could see are gone).  So every
@@ -324,10 +325,13 @@ int keep_history(struct keep_store *s, const char *path, keep_history_cb cb,
 	}
 	pthread_mutex_lock(&s->commit_mu);
 	pthread_mutex_lock(&s->mu);
-	rc = db_dq_open(s, &h.q);
+	rc = db_read_begin(s);
+	if (!rc)
+		rc = db_dq_open(s, &h.q);
 	if (!rc)
 		rc = gather(&h, p);
 	db_dq_close(h.q);
+	db_read_end(s);
 	pthread_mutex_unlock(&s->mu);
 	pthread_mutex_unlock(&s->commit_mu);
 	for (size_t i = h.n; !rc && i > 0; i--)

@@ -276,6 +276,11 @@ int db_meta_text(struct keep_store *s, const char *key, char *buf,
 /* Write a meta row as text (NULL: delete it), in the open transaction. */
 int db_meta_set_text(struct keep_store *s, const char *key, const char *text);
 int db_begin(struct keep_store *s);
+/* A read-only handle's several queries in one snapshot of the database,
+ * so a writer (a collection) between them changes nothing they see; the
+ * writer's own handle needs none (no-ops there). */
+int db_read_begin(struct keep_store *s);
+void db_read_end(struct keep_store *s);
 /* Make one operation all-or-nothing inside the open transaction. */
 int db_savepoint(struct keep_store *s);
 int db_release(struct keep_store *s, int rc); /* rolls back if rc != 0 */

@@ -444,6 +444,7 @@ int kfs_run(const struct kfs_config *cfg, int ready_fd)
 	pthread_mutex_init(&fs.times_lock, NULL);
 	pthread_mutex_init(&fs.flush_lock, NULL);
 	pthread_mutex_init(&fs.policy_mu, NULL);
+	pthread_mutex_init(&fs.gc_lock, NULL);
 	{
 		/* a restore must not wait behind a stream of lookups */
 		pthread_rwlockattr_t ra;
@@ -593,6 +594,7 @@ out:
 	pthread_mutex_destroy(&fs.flush_lock);
 	pthread_rwlock_destroy(&fs.entry_gate);
 	pthread_mutex_destroy(&fs.policy_mu);
+	pthread_mutex_destroy(&fs.gc_lock);
 	pthread_mutex_destroy(&fs.flush_mu);
 	pthread_cond_destroy(&fs.flush_cond);
 	return status;

@@ -278,6 +278,7 @@ struct kfs {
 	 * the mount's options over them */
 	pthread_mutex_t policy_mu;
 	struct keep_policy policy;
+	pthread_mutex_t gc_lock; /* one collection at a time (snap.c) */
 	pthread_t retain_thread;
 	pthread_mutex_t retain_lock; /* one pass at a time; the fields below */
 	pthread_cond_t retain_cond;

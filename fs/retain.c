@@ -32,6 +32,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
@@ -117,29 +118,70 @@ static int take_auto(struct kfs *fs, int64_t now, FILE *f)
 	return 0;
 }
 
-struct oldest {
-	int64_t cut;	 /* time of the commit that starts the new window */
-	size_t n, skip; /* commits seen; how many go */
+/* The journal's commits: those no snapshot names, oldest first. */
+struct journal {
+	uint64_t *snaps; /* commits snapshots name */
+	size_t nsnaps, capsnaps;
+	int64_t *times;
+	size_t n, cap;
 };
 
-static int count_commit(void *ctx, const struct keep_commit_info *c)
+static int take_snap_commit(void *ctx, const struct keep_snapshot *s)
 {
-	size_t *n = ctx;
+	struct journal *j = ctx;
 
-	(void)c;
-	(*n)++;
+	if (j->nsnaps == j->capsnaps) {
+		size_t nc = j->capsnaps ? 2 * j->capsnaps : 32;
+		uint64_t *p = realloc(j->snaps, nc * sizeof(*p));
+		if (!p)
+			return ENOMEM;
+		j->snaps = p;
+		j->capsnaps = nc;
+	}
+	j->snaps[j->nsnaps++] = s->commit;
 	return 0;
 }
 
-static int find_cut(void *ctx, const struct keep_commit_info *c)
+static int take_commit(void *ctx, const struct keep_commit_info *c)
 {
-	struct oldest *o = ctx;
+	struct journal *j = ctx;
 
-	if (o->n++ == o->skip) {
-		o->cut = c->time_ns;
-		return 1; /* found */
+	for (size_t i = 0; i < j->nsnaps; i++)
+		if (j->snaps[i] == c->id)
+			return 0;
+	if (j->n == j->cap) {
+		size_t nc = j->cap ? 2 * j->cap : 64;
+		int64_t *p = realloc(j->times, nc * sizeof(*p));
+		if (!p)
+			return ENOMEM;
+		j->times = p;
+		j->cap = nc;
 	}
+	j->times[j->n++] = c->time_ns;
 	return 0;
+}
+
+/* The journal window that leaves out the oldest quarter of the journal's
+ * commits (the newest commit always stays); 0 with *ok false when there
+ * is nothing to cut or it cannot be told. */
+static int64_t shorter_window(struct kfs *fs, int64_t now, bool *ok)
+{
+	struct journal j = {0};
+	int64_t window = 0;
+
+	*ok = false;
+	if (keep_snapshot_list(fs->store, 0, take_snap_commit, &j) == 0 &&
+	    keep_commit_list(fs->store, 0, take_commit, &j) == 0 && j.n > 1) {
+		size_t skip = (j.n - 1) / 4 ? (j.n - 1) / 4 : 1;
+		int64_t cut = j.times[skip]; /* the first commit kept */
+		if (cut <= now) {
+			window = now - cut;
+			*ok = true;
+		}
+	}
+	free(j.snaps);
+	free(j.times);
+	return window;
 }
 
 struct autos {
@@ -200,20 +242,17 @@ static int budget(struct kfs *fs, const struct keep_policy *p, int64_t now,
 			return rc;
 		}
 		/* the journal's commits first: the oldest quarter */
-		size_t n = 0;
-		keep_commit_list(fs->store, 0, count_commit, &n);
-		struct oldest o = {.skip = n / 4 ? n / 4 : 1};
-		keep_commit_list(fs->store, 0, find_cut, &o);
-		int64_t window = o.cut ? now - o.cut : 0;
-		if (window >= p->journal_ns)
-			window = p->journal_ns / 2;
-		struct keep_gc_req req = {.journal_ns = window > 0 ? window : 0};
+		bool cut = false;
+		int64_t window = shorter_window(fs, now, &cut);
+		struct keep_gc_req req = {.journal_ns = window};
 		struct keep_gc_result res;
-		rc = kfs_gc(fs, &req, &res);
-		if (rc)
-			return rc;
-		if (res.commits)
-			continue;
+		if (cut) {
+			rc = kfs_gc(fs, &req, &res);
+			if (rc)
+				return rc;
+			if (res.commits)
+				continue;
+		}
 		/* then the oldest automatic snapshot (never the newest) */
 		struct autos a = {0};
 		rc = keep_snapshot_list(fs->store, 0, take_autos, &a);
@@ -235,7 +274,8 @@ static int budget(struct kfs *fs, const struct keep_policy *p, int64_t now,
 			}
 			if (rc && rc != ENOENT)
 				return rc;
-			req.journal_ns = 0;
+			/* the journal as it is: only the snapshot's data */
+			req.journal_ns = p->journal_ns;
 			rc = kfs_gc(fs, &req, &res);
 			if (rc)
 				return rc;

@@ -602,6 +602,9 @@ int kfs_gc(struct kfs *fs, const struct keep_gc_req *req,
 		kfs_policy_get(fs, &p);
 		r.journal_ns = p.journal_ns;
 	}
+	/* one collection at a time (keepfs gc and the retention thread):
+	 * each pins the views it saw, and must not drop another's */
+	pthread_mutex_lock(&fs->gc_lock);
 	/* the views with open files stay as they are */
 	r.npins = kfs_view_commits(&fs->nodes, &pins);
 	r.pins = pins;
@@ -617,6 +620,7 @@ int kfs_gc(struct kfs *fs, const struct keep_gc_req *req,
 		size_t k = kfs_view_kill_commit(&fs->nodes, pins[i], &ids);
 		notify_inval(fs, ids, k);
 	}
+	pthread_mutex_unlock(&fs->gc_lock);
 	free(pins);
 	return rc;
 }

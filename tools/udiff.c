@@ -327,8 +327,15 @@ void udiff(FILE *f, const char *label_a, const char *a, size_t alen,
 	split(&tb, b, blen);
 	number(&ta, &tb);
 	compare(&ta, &tb);
-	fprintf(f, "--- %s\n+++ %s\n", label_a, label_b);
-	hunks(f, &ta, &tb);
+	bool changed = false;
+	for (long i = 0; i < ta.n && !changed; i++)
+		changed = ta.mark[i];
+	for (long j = 0; j < tb.n && !changed; j++)
+		changed = tb.mark[j];
+	if (changed) { /* equal texts: nothing at all, as diff -u */
+		fprintf(f, "--- %s\n+++ %s\n", label_a, label_b);
+		hunks(f, &ta, &tb);
+	}
 	for (int i = 0; i < 2; i++) {
 		struct text *t = i ? &tb : &ta;
 		free(t->l);

@@ -8,6 +8,7 @@
  * did when it was made (full listings), diffs between them equal full
  * scans, and fsck finds nothing.
  */
+#include <pthread.h>
 #include <stdbool.h>
 
 #include "unit_sql.h"
@@ -273,6 +274,141 @@ static void t_space_of_commits(void)
 	keep_store_close(s);
 }
 
+/* ---- corner cases found in review --------------------------------------------- */
+
+static long long unseen_rows(const char *store)
+{
+	return unit_sql_int(store,
+			    "SELECT count(*) FROM blocks WHERE died IS NOT NULL "
+			    "AND NOT EXISTS (SELECT 1 FROM commits WHERE id >= "
+			    "born AND id < died)");
+}
+
+static void t_corners(void)
+{
+	struct keep_store *s = unit_store("corners", 4096);
+	struct keep_gc_result r;
+	uint8_t a[4096], b[4096], c[4096];
+	uint64_t f = unit_file(s, R, "f", "", 0), pins[80], last = 0;
+
+	/* many pins on the oldest commits hide none of the others */
+	for (int i = 0; i < 140; i++) {
+		keep_write(s, f, 0, &i, sizeof(i));
+		last = unit_commit(s);
+		if (i < 80)
+			pins[i] = last;
+	}
+	struct keep_gc_req req = {.now_ns = commit_ns(s, last) + 1,
+				  .pins = pins, .npins = 80};
+	int rc = keep_gc(s, &req, &r);
+	ok(rc == 0 && r.done && unit_rows("corners", "commits") == 81,
+	   "80 pinned commits stay and every other old one goes (%" PRIu64
+	   " dropped, %lld left)",
+	   r.commits, unit_rows("corners", "commits"));
+
+	/* the highest blob is garbage: it waits, and goes once a newer one
+	 * exists */
+	unit_fill_random(a, sizeof(a));
+	unit_fill_random(b, sizeof(b));
+	unit_fill_random(c, sizeof(c));
+	keep_write(s, f, 0, a, sizeof(a));
+	unit_commit(s);
+	keep_write(s, f, 0, b, sizeof(b));
+	unit_commit(s);
+	keep_write(s, f, 0, a, sizeof(a)); /* a's blob again: b is garbage */
+	unit_commit(s);
+	rc = gc(s, 0, 0, &r);
+	ok(rc == 0 && r.done &&
+		   unit_sql_int("corners", "SELECT count(*) FROM gc_blobs") == 1,
+	   "the garbage blob with the highest id waits in gc_blobs");
+	keep_write(s, f, 0, c, sizeof(c));
+	unit_commit(s);
+	rc = gc(s, 0, 0, &r);
+	ok(rc == 0 && r.done && r.blobs >= 1 &&
+		   unit_sql_int("corners", "SELECT count(*) FROM gc_blobs") == 0,
+	   "and goes once a newer blob exists");
+	is_int(problems(s), 0, "fsck finds nothing");
+
+	/* commits older than the change journal name nothing: a sweep */
+	for (int i = 0; i < 5; i++) {
+		unit_fill_random(a, sizeof(a));
+		keep_write(s, f, 0, a, sizeof(a));
+		last = unit_commit(s);
+	}
+	s = unit_reopen(s, "corners", KEEP_OPEN_RDONLY);
+	unit_sql("corners", "DELETE FROM changes");
+	char sql[200];
+	snprintf(sql, sizeof(sql),
+		 "UPDATE meta SET value = %" PRIu64 " WHERE key = "
+		 "'changes_from'",
+		 last + 1);
+	unit_sql("corners", sql);
+	s = unit_reopen(s, "corners", KEEP_OPEN_WRITE);
+	rc = gc(s, 0, 0, &r);
+	ok(rc == 0 && r.done && unseen_rows("corners") == 0,
+	   "rows of commits older than the journal are collected too "
+	   "(%lld left unseen)",
+	   unseen_rows("corners"));
+	ok(unit_same(s, KEEP_LIVE, f, a, sizeof(a)), "the file reads as written");
+	keep_store_close(s);
+}
+
+/* history on a read-only handle while the writer collects */
+struct hist_run {
+	const char *store;
+	int errors, runs;
+	volatile int stop;
+};
+
+static int count_v(void *ctx, const struct keep_version *v)
+{
+	(void)v;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static void *reader(void *arg)
+{
+	struct hist_run *h = arg;
+	struct keep_store *ro = NULL;
+
+	if (keep_store_open(unit_path(h->store), KEEP_OPEN_RDONLY, &ro))
+		return NULL;
+	while (!h->stop) {
+		int n = 0;
+		if (keep_history(ro, "f", count_v, &n))
+			h->errors++;
+		h->runs++;
+	}
+	keep_store_close(ro);
+	return NULL;
+}
+
+static void t_history_during_gc(void)
+{
+	struct keep_store *s = unit_store("readgc", 4096);
+	struct keep_gc_result r;
+	struct hist_run h = {.store = "readgc"};
+	uint64_t f = unit_file(s, R, "f", "x", 1);
+	pthread_t t;
+
+	unit_commit(s);
+	pthread_create(&t, NULL, reader, &h);
+	for (int i = 0; i < 300; i++) {
+		keep_write(s, f, 0, &i, sizeof(i));
+		unit_commit(s);
+		if (i % 3 == 0)
+			gc(s, 0, 0, &r);
+	}
+	h.stop = 1;
+	pthread_join(t, NULL);
+	ok(h.runs > 0 && h.errors == 0,
+	   "keep_history on a read-only handle, %d runs during 100 "
+	   "collections: no error",
+	   h.runs);
+	keep_store_close(s);
+}
+
 /* ---- stopped and resumed ----------------------------------------------------- */
 
 static void t_resume(void)
@@ -408,6 +544,8 @@ int main(void)
 	t_basic();
 	t_space();
 	t_space_of_commits();
+	t_corners();
+	t_history_during_gc();
 	t_resume();
 	t_random();
 	is_int(unit_log_problems, 0, "core logged no errors or warnings");
