@@ -120,18 +120,8 @@ done
 
 echo
 echo "keepfs diff of two snapshots 10 changes apart, median of $RUNS, milliseconds ($(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, kernel $(uname -r))"
-printf '%-34s' "files in the tree"
-for s in $SIZES; do printf '%12s' "$s"; done
-echo
-row() { # LABEL FIELD
-	printf '%-34s' "$1"
-	for s in $SIZES; do
-		read -r -a f <<<"${res[$s]}"
-		printf '%12s' "${f[$2]}"
-	done
-	echo
-}
-row "keepfs diff (change journal)" 0
-row "keepfs diff --full-scan" 1
-row "keepfs diff a a (startup, open)" 2
-row "lines printed" 3
+bench_table_head 34 12 "files in the tree"
+bench_table_row 34 12 "keepfs diff (change journal)" 0
+bench_table_row 34 12 "keepfs diff --full-scan" 1
+bench_table_row 34 12 "keepfs diff a a (startup, open)" 2
+bench_table_row 34 12 "lines printed" 3

@@ -134,3 +134,26 @@ while done < total:
     i += 1
 PY
 }
+
+# The results table of a benchmark run over several sizes: the caller has
+# SIZES (the sizes, in order) and res (an associative array: size -> the
+# run's figures, separated by spaces).
+# bench_table_head WIDTH COL LABEL: LABEL, then each size
+bench_table_head() {
+	local s
+	printf '%-*s' "$1" "$3"
+	for s in $SIZES; do printf '%*s' "$2" "$s"; done
+	echo
+}
+
+# bench_table_row WIDTH COL LABEL FIELD: LABEL, then figure FIELD (from 0)
+# of each size's run
+bench_table_row() {
+	local s f
+	printf '%-*s' "$1" "$3"
+	for s in $SIZES; do
+		read -r -a f <<<"${res[$s]}"
+		printf '%*s' "$2" "${f[$4]}"
+	done
+	echo
+}

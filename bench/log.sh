@@ -128,19 +128,9 @@ done
 
 echo
 echo "keepfs log of files with $VERSIONS versions, median of $RUNS, milliseconds ($(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, kernel $(uname -r))"
-printf '%-40s' "files in the tree"
-for s in $SIZES; do printf '%12s' "$s"; done
-echo
-row() { # LABEL FIELD
-	printf '%-40s' "$1"
-	for s in $SIZES; do
-		read -r -a f <<<"${res[$s]}"
-		printf '%12s' "${f[$2]}"
-	done
-	echo
-}
-row "log mcp.json ($VERSIONS replacements)" 0
-row "log -p mcp.json" 1
-row "log -p memory.jsonl ($VERSIONS appends)" 2
-row "log of a file with 1 version" 3
-row "commits in the store" 4
+bench_table_head 40 12 "files in the tree"
+bench_table_row 40 12 "log mcp.json ($VERSIONS replacements)" 0
+bench_table_row 40 12 "log -p mcp.json" 1
+bench_table_row 40 12 "log -p memory.jsonl ($VERSIONS appends)" 2
+bench_table_row 40 12 "log of a file with 1 version" 3
+bench_table_row 40 12 "commits in the store" 4

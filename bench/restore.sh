@@ -107,16 +107,7 @@ done
 
 echo
 echo "keepfs restore, median of $RUNS, milliseconds ($(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, kernel $(uname -r))"
-printf '%-44s' "tree size"
-for s in $SIZES; do printf '%10s' "$s"; done
-echo
-row() { # LABEL FIELD
-	printf '%-44s' "$1"
-	for s in $SIZES; do
-		printf '%10s' "$(cut -d' ' -f"$2" <<<"${res[$s]}")"
-	done
-	echo
-}
-row "rm -rf, then keepfs restore (whole tree)" 1
-row "keepfs restore of one changed file" 2
-row "baseline: cp -a from .snapshots (once)" 3
+bench_table_head 44 10 "tree size"
+bench_table_row 44 10 "rm -rf, then keepfs restore (whole tree)" 0
+bench_table_row 44 10 "keepfs restore of one changed file" 1
+bench_table_row 44 10 "baseline: cp -a from .snapshots (once)" 2

@@ -100,16 +100,7 @@ done
 
 echo
 echo "keepfs snapshot creation, median of $RUNS, milliseconds ($(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, kernel $(uname -r))"
-printf '%-36s' "tree size"
-for s in $SIZES; do printf '%10s' "$s"; done
-echo
-row() { # LABEL FIELD
-	printf '%-36s' "$1"
-	for s in $SIZES; do
-		printf '%10s' "$(cut -d' ' -f"$2" <<<"${res[$s]}")"
-	done
-	echo
-}
-row "mkdir .snapshots/NAME" 1
-row "keepfs snapshot MNT NAME" 2
-row "mkdir after a 4 KiB write" 3
+bench_table_head 36 10 "tree size"
+bench_table_row 36 10 "mkdir .snapshots/NAME" 0
+bench_table_row 36 10 "keepfs snapshot MNT NAME" 1
+bench_table_row 36 10 "mkdir after a 4 KiB write" 2

@@ -507,17 +507,9 @@ static int step(struct gc *g, bool *more)
 	size_t did = 0;
 	int rc;
 
-	pthread_mutex_lock(&s->commit_mu);
-	pthread_mutex_lock(&s->mu);
-	rc = keep_writable(s);
-	if (!rc && (s->changed || s->dirty.count))
-		rc = store_commit_locked(s, NULL, false, NULL);
-	/* an open transaction with nothing in it is used as it is */
-	if (!rc && !s->in_tx)
-		rc = db_begin(s);
+	rc = store_own_begin(s);
 	if (rc)
-		goto out;
-	s->in_tx = true;
+		return rc;
 	db_journal_pause(s, true);
 	rc = drop_commits(g, &did);
 	if (!rc && !did)
@@ -527,15 +519,8 @@ static int step(struct gc *g, bool *more)
 	if (!rc && !did)
 		rc = vacuum(g, &did);
 	db_journal_pause(s, false);
-	if (!rc)
-		rc = db_end_tx(s);
-	if (rc)
-		db_rollback(s);
-	s->in_tx = false;
+	rc = store_own_end(s, rc);
 	*more = !rc && did > 0;
-out:
-	pthread_mutex_unlock(&s->mu);
-	pthread_mutex_unlock(&s->commit_mu);
 	return rc;
 }
 

@@ -253,6 +253,15 @@ int store_commit_locked(struct keep_store *s, uint64_t *id, bool durable,
  * open transaction (a restore): commit them durably, with the journal.
  * A failure rolls back and makes the handle read-only. */
 int store_commit_tx(struct keep_store *s, uint64_t *id);
+/*
+ * A transaction of the store's own that makes no commit (garbage
+ * collection, settings): store_own_begin takes commit_mu and mu, commits
+ * what is pending (the write transaction must hold nothing else) and opens
+ * the transaction; store_own_end commits it (rc 0) or rolls it back, and
+ * releases both locks.  Returns rc, or the error that ending it met.
+ */
+int store_own_begin(struct keep_store *s);
+int store_own_end(struct keep_store *s, int rc);
 int keep_begin(struct keep_store *s); /* under mu: open the write tx */
 void keep_touch(struct keep_store *s); /* under mu: note a change */
 int keep_writable(struct keep_store *s); /* 0, EROFS or KEEP_E_READONLY */

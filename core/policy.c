@@ -311,16 +311,9 @@ int keep_policy_put(struct keep_store *s, size_t n,
 		if (rc)
 			return rc;
 	}
-	pthread_mutex_lock(&s->commit_mu);
-	pthread_mutex_lock(&s->mu);
-	rc = keep_writable(s);
-	if (!rc && (s->changed || s->dirty.count))
-		rc = store_commit_locked(s, NULL, false, NULL);
-	if (!rc && !s->in_tx)
-		rc = db_begin(s);
+	rc = store_own_begin(s);
 	if (rc)
-		goto out;
-	s->in_tx = true;
+		return rc;
 	for (size_t i = 0; !rc && i < n; i++) {
 		snprintf(key, sizeof(key), "policy.%s", keys[i]);
 		if (strcmp(values[i], "default")) {
@@ -331,15 +324,8 @@ int keep_policy_put(struct keep_store *s, size_t n,
 			rc = db_meta_set_text(s, key, NULL);
 		}
 	}
+	rc = store_own_end(s, rc);
 	if (!rc)
-		rc = db_end_tx(s);
-	if (rc)
-		db_rollback(s);
-	s->in_tx = false;
-	if (!rc)
-		rc = db_sync_wal(s);
-out:
-	pthread_mutex_unlock(&s->mu);
-	pthread_mutex_unlock(&s->commit_mu);
+		rc = db_sync_wal(s); /* durable before it returns */
 	return rc;
 }

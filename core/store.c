@@ -499,6 +499,39 @@ int store_commit(struct keep_store *s, uint64_t *id, bool durable,
 	return rc;
 }
 
+int store_own_begin(struct keep_store *s)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->commit_mu);
+	pthread_mutex_lock(&s->mu);
+	rc = keep_writable(s);
+	if (!rc && (s->changed || s->dirty.count))
+		rc = store_commit_locked(s, NULL, false, NULL);
+	/* an open transaction with nothing in it is used as it is */
+	if (!rc && !s->in_tx)
+		rc = db_begin(s);
+	if (!rc) {
+		s->in_tx = true;
+		return 0;
+	}
+	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->commit_mu);
+	return rc;
+}
+
+int store_own_end(struct keep_store *s, int rc)
+{
+	if (!rc)
+		rc = db_end_tx(s);
+	if (rc)
+		db_rollback(s);
+	s->in_tx = false;
+	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->commit_mu);
+	return rc;
+}
+
 /* The bookkeeping of a commit that has just been made. */
 static void committed(struct keep_store *s, int64_t t)
 {

@@ -144,6 +144,17 @@ run_ok() {
 	run_is 0 "$desc" "$@"
 }
 
+# fails STATUS DESC REGEX CMD...: CMD exits STATUS with a "keepfs: "
+# message matching REGEX and nothing on stdout (three TAP lines).  A test
+# may define its own.
+fails() {
+	local st=$1 desc=$2 re=$3
+	shift 3
+	run_is "$st" "$desc: exit status $st" "$@"
+	like "$KFS_ERR" "^keepfs: $re" "$desc: message"
+	is "$KFS_OUT" "" "$desc: nothing on stdout"
+}
+
 # kfs_tap_include CMD...: runs a TAP producer and folds its test lines into
 # this test's numbering; its plan is dropped, a non-zero exit or a missing
 # plan is one more failure.

@@ -59,28 +59,6 @@ static void json_field_path(const char *key, const char *p)
 	}
 }
 
-static const char *type_name(uint32_t mode)
-{
-	switch (mode & S_IFMT) {
-	case S_IFREG:
-		return "file";
-	case S_IFDIR:
-		return "directory";
-	case S_IFLNK:
-		return "symlink";
-	case S_IFIFO:
-		return "fifo";
-	case S_IFSOCK:
-		return "socket";
-	case S_IFCHR:
-		return "char-device";
-	case S_IFBLK:
-		return "block-device";
-	default:
-		return "unknown";
-	}
-}
-
 static const char *kind_name(int kind)
 {
 	switch (kind) {
@@ -149,10 +127,10 @@ static void print_json(struct out *o, const struct keep_diff_entry *e)
 	if (e->kind == KEEP_DIFF_RENAMED ||
 	    (e->kind == KEEP_DIFF_MODIFIED && strcmp(e->path_a, e->path_b)))
 		json_field_path("old_path", e->path_a);
-	printf(", \"type\": \"%s\"", type_name(b ? e->mode_b : e->mode_a));
+	printf(", \"type\": \"%s\"", file_type_name(b ? e->mode_b : e->mode_a));
 	if (e->kind == KEEP_DIFF_MODIFIED &&
 	    (e->mode_a & S_IFMT) != (e->mode_b & S_IFMT))
-		printf(", \"old_type\": \"%s\"", type_name(e->mode_a));
+		printf(", \"old_type\": \"%s\"", file_type_name(e->mode_a));
 	if (e->ino_a)
 		printf(", \"old_ino\": %" PRIu64 ", \"old_size\": %" PRIu64,
 		       e->ino_a, e->size_a);

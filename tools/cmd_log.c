@@ -292,28 +292,6 @@ static const char *change_name(const struct keep_version *v)
 	return "xattrs";
 }
 
-static const char *type_name(uint32_t mode)
-{
-	switch (mode & S_IFMT) {
-	case S_IFREG:
-		return "file";
-	case S_IFDIR:
-		return "directory";
-	case S_IFLNK:
-		return "symlink";
-	case S_IFIFO:
-		return "fifo";
-	case S_IFSOCK:
-		return "socket";
-	case S_IFCHR:
-		return "char-device";
-	case S_IFBLK:
-		return "block-device";
-	default:
-		return "unknown";
-	}
-}
-
 /* The SIZE column: bytes of a file, else what the object is. */
 static const char *size_text(const struct keep_version *v, char *buf,
 			     size_t len)
@@ -321,7 +299,7 @@ static const char *size_text(const struct keep_version *v, char *buf,
 	if (v->kind == KEEP_DIFF_REMOVED)
 		return "-";
 	if (!S_ISREG(v->mode))
-		return type_name(v->mode);
+		return file_type_name(v->mode);
 	return human_bytes(v->size, buf, len);
 }
 
@@ -452,7 +430,7 @@ static void print_json(struct log *l)
 		else
 			printf("], \"type\": \"%s\", \"size\": %" PRIu64
 			       ", \"ino\": %" PRIu64,
-			       type_name(v->v.mode), v->v.size, v->v.ino);
+			       file_type_name(v->v.mode), v->v.size, v->v.ino);
 		if (v->v.old_ino)
 			printf(", \"old_ino\": %" PRIu64, v->v.old_ino);
 		fputs(", \"snapshots\": [", stdout);

@@ -610,3 +610,25 @@ int open_writable(const char *store, struct keep_store **s)
 		     "writing",
 		     store);
 }
+
+const char *file_type_name(uint32_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+		return "file";
+	case S_IFDIR:
+		return "directory";
+	case S_IFLNK:
+		return "symlink";
+	case S_IFIFO:
+		return "fifo";
+	case S_IFSOCK:
+		return "socket";
+	case S_IFCHR:
+		return "char-device";
+	case S_IFBLK:
+		return "block-device";
+	default:
+		return "unknown";
+	}
+}

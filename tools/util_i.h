@@ -213,6 +213,10 @@ int parse_size(const char *s, uint64_t *out);
 /* "1.5 MiB", "512 B" into buf. */
 const char *human_bytes(uint64_t n, char *buf, size_t len);
 
+/* "file", "directory", "symlink", "fifo", "socket", "char-device",
+ * "block-device" or "unknown", for mode's type (JSON and tables). */
+const char *file_type_name(uint32_t mode);
+
 /* Print s as a JSON string (quoted, escaped) to stdout; bytes that are
  * not UTF-8 become U+FFFD.  json_text returns whether there were none. */
 void json_string(const char *s);

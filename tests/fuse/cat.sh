@@ -12,16 +12,6 @@ M=$KFS_MNT
 T=$KFS_TMP
 mkdir "$T/v1" "$T/v2"
 
-# fails STATUS DESC REGEX CMD...: exit status, one "keepfs: " message
-# matching REGEX, nothing on stdout
-fails() {
-	local st=$1 desc=$2 re=$3
-	shift 3
-	run_is "$st" "$desc: exit status $st" "$@"
-	like "$KFS_ERR" "^keepfs: $re" "$desc: message"
-	is "$KFS_OUT" "" "$desc: nothing on stdout"
-}
-
 # same_file DESC WANT CMD...: CMD's stdout is byte for byte WANT
 same_file() {
 	local desc=$1 want=$2 rc=0

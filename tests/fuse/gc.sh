@@ -29,15 +29,6 @@ shrunk() {
 	echo "$b"
 }
 
-# fails STATUS DESC REGEX CMD...
-fails() {
-	local st=$1 desc=$2 re=$3
-	shift 3
-	run_is "$st" "$desc: exit status $st" "$@"
-	like "$KFS_ERR" "^keepfs: $re" "$desc: message"
-	is "$KFS_OUT" "" "$desc: nothing on stdout"
-}
-
 # --- a file rewritten ---------------------------------------------------------------
 SIZE=$((16 << 20))
 head -c "$SIZE" /dev/urandom >"$T/keep.bin"

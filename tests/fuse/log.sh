@@ -16,16 +16,6 @@ S=$KFS_STORE
 M=$KFS_MNT
 T=$KFS_TMP
 
-# fails STATUS DESC REGEX CMD...: exit status, one "keepfs: " message
-# matching REGEX, nothing on stdout
-fails() {
-	local st=$1 desc=$2 re=$3
-	shift 3
-	run_is "$st" "$desc: exit status $st" "$@"
-	like "$KFS_ERR" "^keepfs: $re" "$desc: message"
-	is "$KFS_OUT" "" "$desc: nothing on stdout"
-}
-
 # write.py MODE PATH [TEXTFILE] [MODE PATH [TEXTFILE]]...: write each PATH
 # durably, one after the other, as a careful program does.  atomic: a
 # temporary file, fsync, rename over PATH, fsync the directory; append:

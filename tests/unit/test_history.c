@@ -130,15 +130,16 @@ static void t_kinds(void)
 	g = unit_file(s, R, "f", "again", 5);
 	c[8] = unit_commit(s);
 
-	is_str(hist(s, "f", &h),
-	       fmt("+ @%" PRIu64 " #%" PRIu64 " 5, - @%" PRIu64 " #%" PRIu64
-		   " 5, M:da @%" PRIu64 " #%" PRIu64 " 5, M:x @%" PRIu64
-		   " #%" PRIu64 " 4, M:a @%" PRIu64 " #%" PRIu64
-		   " 4, M:da @%" PRIu64 " #%" PRIu64 " 4, + @%" PRIu64
-		   " #%" PRIu64 " 3",
-		   c[8], g, c[7], f, c[6], f, c[3], f, c[2], f, c[1], f, c[0],
-		   f),
-	       "every kind of version, newest first");
+	char want_f[512];
+	snprintf(want_f, sizeof(want_f), "%s",
+		 fmt("+ @%" PRIu64 " #%" PRIu64 " 5, - @%" PRIu64 " #%" PRIu64
+		     " 5, M:da @%" PRIu64 " #%" PRIu64 " 5, M:x @%" PRIu64
+		     " #%" PRIu64 " 4, M:a @%" PRIu64 " #%" PRIu64
+		     " 4, M:da @%" PRIu64 " #%" PRIu64 " 4, + @%" PRIu64
+		     " #%" PRIu64 " 3",
+		     c[8], g, c[7], f, c[6], f, c[3], f, c[2], f, c[1], f, c[0],
+		     f));
+	is_str(hist(s, "f", &h), want_f, "every kind of version, newest first");
 	ok(h.n == 7 && h.v[0].until == 0 && h.v[1].until == c[8] &&
 		   h.v[6].until == c[1],
 	   "each version lasts until the next one");
@@ -164,15 +165,7 @@ static void t_kinds(void)
 	/* uncommitted changes are not versions yet */
 	keep_write(s, g, 0, "AGAIN", 5);
 	unit_file(s, R, "fresh", "", 0);
-	is_str(hist(s, "f", &h),
-	       fmt("+ @%" PRIu64 " #%" PRIu64 " 5, - @%" PRIu64 " #%" PRIu64
-		   " 5, M:da @%" PRIu64 " #%" PRIu64 " 5, M:x @%" PRIu64
-		   " #%" PRIu64 " 4, M:a @%" PRIu64 " #%" PRIu64
-		   " 4, M:da @%" PRIu64 " #%" PRIu64 " 4, + @%" PRIu64
-		   " #%" PRIu64 " 3",
-		   c[8], g, c[7], f, c[6], f, c[3], f, c[2], f, c[1], f, c[0],
-		   f),
-	       "an uncommitted write is no version");
+	is_str(hist(s, "f", &h), want_f, "an uncommitted write is no version");
 	is_str(hist(s, "fresh", &h), "", "nor an uncommitted file");
 	c[9] = unit_commit(s);
 	is_str(hist(s, "fresh", &h),
