@@ -128,12 +128,17 @@ static int send_frames(struct kfs_ctl *c, char type, const char *buf,
 	return c->dead ? EPIPE : 0;
 }
 
+/*
+ * The streams' write functions.  A failed write returns 0, never -1:
+ * fopencookie(3) forbids a negative result, and glibc takes -1 for a
+ * count of SIZE_MAX bytes and reads past the caller's buffer.
+ */
 static ssize_t out_write(void *cookie, const char *buf, size_t size)
 {
 	struct kfs_ctl *c = cookie;
 	if (send_frames(c, 'o', buf, size) != 0) {
 		errno = EPIPE;
-		return -1;
+		return 0;
 	}
 	return (ssize_t)size;
 }
@@ -144,7 +149,7 @@ static ssize_t err_write(void *cookie, const char *buf, size_t size)
 	fflush(c->out); /* what was printed before the error comes first */
 	if (send_frames(c, 'e', buf, size) != 0) {
 		errno = EPIPE;
-		return -1;
+		return 0;
 	}
 	return (ssize_t)size;
 }

@@ -63,6 +63,10 @@ answers "after a cut request"
 run_ok "a client that reads 100 KiB of a 200 MiB answer and leaves" \
 	python3 "$CLIENT" "$SOCK" --read 102400 ctl-ping --bytes 200M
 answers "after a client left mid-answer"
+# the daemon's output stream sees its write fail at a different point each time
+run_ok "16 clients that leave after 8 KiB, 16 KiB, ... 128 KiB" \
+	python3 "$CLIENT" "$SOCK" --read 8191 --repeat 16 ctl-ping --bytes 1M
+answers "after clients left mid-answer"
 python3 "$CLIENT" "$SOCK" --hold 4 &
 HOLD=$!
 sleep 0.5

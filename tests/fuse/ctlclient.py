@@ -2,13 +2,14 @@
 """ctlclient.py - a raw client of a keepfs daemon's control socket, for tests.
 
 usage: ctlclient.py SOCKET [--magic M] [--claim N] [--read N] [--hold S]
-                          [--fill N] ARG...
+                          [--fill N] [--repeat K] ARG...
 
 Sends one request (u32 little-endian length, then "M\\0" and each ARG
 NUL-terminated; M defaults to "KEEPFS-CTL 1"), copies 'o' frames to stdout
 and 'e' frames to stderr, and exits with the 'x' frame's status.
 --claim N sends a header claiming N bytes and only a little of them.
---read N reads N bytes of the reply, then closes the connection (exit 0).
+--read N reads N bytes of the reply, then closes the connection (exit 0);
+with --repeat K it does so K times, reading N, 2N, ... K*N bytes.
 --hold S connects, waits S seconds without sending anything, then closes.
 --fill N adds one more ARG of N bytes 'a' (too long for a command line).
 A reply that ends without an 'x' frame exits 99.
@@ -19,6 +20,27 @@ import sys
 import time
 
 
+def request(magic, args, fill):
+    payload = magic + b"\0" + b"".join(a.encode("utf-8", "surrogateescape") + b"\0" for a in args)
+    if fill is not None:
+        payload += b"a" * fill + b"\0"
+    return payload
+
+
+def leave_early(path, payload, limit):
+    """Send a request, read limit bytes of the reply and close."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    s.sendall(struct.pack("<I", len(payload)) + payload)
+    got = 0
+    while got < limit:
+        b = s.recv(min(65536, limit - got))
+        if not b:
+            break
+        got += len(b)
+    s.close()
+
+
 def main():
     args = sys.argv[1:]
     path = args.pop(0)
@@ -27,7 +49,8 @@ def main():
     read_limit = None
     hold = None
     fill = None
-    while args and args[0] in ("--magic", "--claim", "--read", "--hold", "--fill"):
+    repeat = 1
+    while args and args[0] in ("--magic", "--claim", "--read", "--hold", "--fill", "--repeat"):
         opt = args.pop(0)
         val = args.pop(0)
         if opt == "--magic":
@@ -38,17 +61,21 @@ def main():
             fill = int(val)
         elif opt == "--read":
             read_limit = int(val)
+        elif opt == "--repeat":
+            repeat = int(val)
         else:
             hold = float(val)
+    if read_limit is not None:
+        for i in range(1, repeat + 1):
+            leave_early(path, request(magic, args, fill), read_limit * i)
+        return 0
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(path)
     if hold is not None:
         time.sleep(hold)
         s.close()
         return 0
-    payload = magic + b"\0" + b"".join(a.encode("utf-8", "surrogateescape") + b"\0" for a in args)
-    if fill is not None:
-        payload += b"a" * fill + b"\0"
+    payload = request(magic, args, fill)
     try:
         if claim is not None:
             s.sendall(struct.pack("<I", claim) + payload[:4096])
@@ -57,15 +84,6 @@ def main():
             s.sendall(struct.pack("<I", len(payload)) + payload)
     except (BrokenPipeError, ConnectionResetError):
         pass
-    if read_limit is not None:
-        got = 0
-        while got < read_limit:
-            b = s.recv(min(65536, read_limit - got))
-            if not b:
-                break
-            got += len(b)
-        s.close()
-        return 0
     f = s.makefile("rb")
     while True:
         hdr = f.read(4)
