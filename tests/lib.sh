@@ -383,6 +383,12 @@ kfs_mount() {
 			unset "_kfs_pid[$mnt]"
 			return 1
 		fi
+		# with -f the mount shows a moment before the control socket
+		local i
+		for ((i = 0; i < 200; i++)); do
+			[ -S "$store/control" ] && break
+			sleep 0.05
+		done
 	fi
 	_kfs_pid[$mnt]=$pid
 	KFS_PID=$pid

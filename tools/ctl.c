@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "keep.h"
@@ -49,6 +50,8 @@ int ctl_error(struct kfs_ctl *c, const char *fmt, ...)
 
 /* Connect to STORE/control (through /proc/self/fd for a long path).
  * Returns the socket, or -1 with errno set. */
+#define CONNECT_TRIES 40 /* 50 ms apart */
+
 static int ctl_connect(const char *store)
 {
 	struct sockaddr_un addr;
@@ -131,9 +134,17 @@ int ctl_run(const char *store, const char *mnt, int argc, char **argv)
 	size_t reqlen;
 	int fd, err, status = -1;
 
-	fd = ctl_connect(store);
-	if (fd < 0) {
+	/* a daemon started with -f shows its mount a moment before it
+	 * listens: give it that moment */
+	for (int tries = 0;; tries++) {
+		fd = ctl_connect(store);
 		err = errno;
+		if (fd >= 0 || !mnt || tries == CONNECT_TRIES ||
+		    (err != ENOENT && err != ECONNREFUSED))
+			break;
+		nanosleep(&(struct timespec){.tv_nsec = 50000000}, NULL);
+	}
+	if (fd < 0) {
 		if (err == ENOENT)
 			return error("the daemon of '%s' has no control "
 				     "socket: it was started by an older "
