@@ -260,6 +260,14 @@ int crypt_wrap_parse(const char *text, struct keep_wrap *out)
 
 /* ---- for the store --------------------------------------------------------- */
 
+void keep_secret_wipe(struct keep_secret *secret)
+{
+	if (!secret || !secret->data)
+		return;
+	sodium_memzero((void *)secret->data, secret->len);
+	secret->len = 0;
+}
+
 /* Argon2id's limits for new wraps: libsodium's "moderate" (256 MiB, about
  * a second on a small server), against guessing from a stolen store. */
 #define WRAP_OPSLIMIT crypto_pwhash_OPSLIMIT_MODERATE

@@ -144,6 +144,9 @@ int keep_store_open_secret(const char *path, unsigned flags,
 			   const struct keep_secret *secret,
 			   struct keep_store **out);
 
+/* Zero a secret's bytes (len becomes 0).  NULL is a no-op. */
+void keep_secret_wipe(struct keep_secret *secret);
+
 /* 0 if the store at path (or of s) is plain; if it is encrypted, what
  * unlocks it (KEEP_SECRET_PASSPHRASE or KEEP_SECRET_KEYFILE); < 0 (a
  * keep_store_open error) if it cannot be told. */
