@@ -81,7 +81,14 @@ int cmd_fsck(int argc, char **argv)
 	if (resolve_target(argv[optind], &store, &mnt) != EXIT_OK)
 		return EXIT_FAILED;
 
-	rc = keep_store_open(store, KEEP_OPEN_RDONLY, &s);
+	struct keep_secret *sec = NULL;
+	/* --data opens every blob: an encrypted store's secret is needed */
+	if (data && secret_for_store(store, NULL, NULL, &sec) != EXIT_OK) {
+		status = EXIT_USAGE;
+		goto out;
+	}
+	rc = keep_store_open_secret(store, KEEP_OPEN_RDONLY, sec, &s);
+	secret_free(sec);
 	if (rc != 0) {
 		fprintf(stderr, "keepfs: cannot open store '%s': %s\n", store,
 			keep_strerror(rc));

@@ -149,7 +149,7 @@ static ssize_t read_hidden(FILE *tty, const char *prompt, char *buf,
 		quiet = old;
 		quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
 		quiet.c_lflag |= ICANON;
-		echo_off = tcsetattr(fd, TCSAFLUSH, &quiet) == 0;
+		echo_off = tcsetattr(fd, TCSANOW, &quiet) == 0;
 	}
 	while ((c = getc(tty)) != EOF && c != '\n') {
 		if (n + 1 < cap)
@@ -157,7 +157,7 @@ static ssize_t read_hidden(FILE *tty, const char *prompt, char *buf,
 		n++;
 	}
 	if (echo_off)
-		tcsetattr(fd, TCSAFLUSH, &old);
+		tcsetattr(fd, TCSANOW, &old);
 	fputc('\n', tty);
 	fflush(tty);
 	if (c == EOF && n == 0) {
@@ -183,8 +183,10 @@ int secret_prompt(const char *store, int twice, struct keep_secret **out)
 		if (tty)
 			fclose(tty);
 		return error("store '%s' is encrypted and there is no terminal "
-			     "to ask for its passphrase on: give a passphrase "
-			     "or key file (see keepfs-key(1))",
+			     "to ask for its passphrase on: give it in a file "
+			     "(-o passfile=FILE to mount, --passphrase-file "
+			     "FILE where a command takes one, or "
+			     "KEEPFS_PASSPHRASE_FILE in the environment)",
 			     store);
 	}
 	/* a terminal is not left without echo by a Ctrl-C */
@@ -286,8 +288,9 @@ int secret_for_store(const char *store, const char *passfile,
 		return status;
 	if (kind == KEEP_SECRET_KEYFILE)
 		return error("store '%s' is encrypted with a key file: give it "
-			     "(--key-file FILE, -o keyfile=FILE or "
-			     "KEEPFS_KEY_FILE)",
+			     "(-o keyfile=FILE to mount, --key-file FILE "
+			     "where a command takes one, or KEEPFS_KEY_FILE "
+			     "in the environment)",
 			     store);
 	return secret_prompt(store, 0, out);
 }

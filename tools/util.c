@@ -588,6 +588,22 @@ char *tree_path(const char *p, const char *mnt)
 	return r;
 }
 
+int open_read(const char *store, int contents, struct keep_store **s)
+{
+	struct keep_secret *sec = NULL;
+	int rc;
+
+	*s = NULL;
+	if (contents && secret_for_store(store, NULL, NULL, &sec) != EXIT_OK)
+		return EXIT_FAILED;
+	rc = keep_store_open_secret(store, KEEP_OPEN_RDONLY, sec, s);
+	secret_free(sec);
+	if (rc == 0)
+		return EXIT_OK;
+	*s = NULL;
+	return error("cannot open store '%s': %s", store, keep_strerror(rc));
+}
+
 static int busy(const char *store, pid_t pid)
 {
 	char comm[64];

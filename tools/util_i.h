@@ -220,9 +220,13 @@ struct keep_store;
 int find_version(struct keep_store *s, const char *store, const char *what,
 		 uint64_t *commit);
 
-/* Open an unmounted store for writing, or print why not (busy: which
- * process holds it) and return EXIT_FAILED. */
+/* Open an unmounted store for writing (an encrypted one with its
+ * secret, see secret_for_store), or print why not (busy: which process
+ * holds it; a wrong secret) and return EXIT_FAILED. */
 int open_writable(const char *store, struct keep_store **s);
+/* Open a store read-only; contents: files' contents will be read, so an
+ * encrypted store's secret is needed.  EXIT_OK or EXIT_FAILED (said). */
+int open_read(const char *store, int contents, struct keep_store **s);
 
 /* ---- values --------------------------------------------------------------- */
 
