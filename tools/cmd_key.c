@@ -35,7 +35,8 @@ const char usage_key[] =
 	"TARGET (a store or its mount point) and the old one stop working.  No\n"
 	"data is rewritten; a mounted store stays mounted.  The current\n"
 	"passphrase or key file comes from --passphrase-file or --key-file,\n"
-	"KEEPFS_PASSPHRASE_FILE or KEEPFS_KEY_FILE, or the terminal; the new one\n"
+	"KEEPFS_PASSPHRASE_FILE or KEEPFS_KEY_FILE, the systemd credential\n"
+	"keepfs.passphrase or keepfs.key, or the terminal; the new one\n"
 	"from --new-passphrase-file or --new-key-file, or is asked for twice on\n"
 	"the terminal.  A passphrase file's one trailing newline is not part of\n"
 	"the passphrase.\n"
@@ -158,6 +159,9 @@ static int change(int argc, char **argv)
 							 : "missing TARGET");
 	if (npf && nkf)
 		return usage_error("key", "give a new passphrase file or a new "
+					  "key file, not both");
+	if (pf && kf)
+		return usage_error("key", "give the current passphrase file or "
 					  "key file, not both");
 	if (resolve_target(argv[optind], &store, &mnt) != EXIT_OK)
 		goto out;

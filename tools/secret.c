@@ -13,8 +13,8 @@
  *     LoadCredential= makes them), then a prompt on the terminal.  The
  *     store says which kind it wants, so a key file offered to a store
  *     with a passphrase is a clear error, not a failed guess.
- *  3. A passphrase file may end with one newline (how editors and echo
- *     write it); it is not part of the passphrase.  A key file is exactly
+ *  3. A passphrase file may end with one newline, LF or CR LF (how
+ *     editors and echo write it); it is not part of the passphrase.  A key file is exactly
  *     KEEP_KEYFILE_BYTES bytes.
  */
 #include <errno.h>
@@ -113,16 +113,16 @@ int secret_from_file(const char *path, int kind, struct keep_secret **out)
 		}
 	} else {
 		char *p = (char *)s->data;
-		if (n == cap) {
+		if (n && p[n - 1] == '\n')
+			n--;
+		if (n && p[n - 1] == '\r')
+			n--;
+		if (n > PASSPHRASE_MAX) {
 			secret_free(s);
 			return error("passphrase file '%s' is longer than %d "
 				     "bytes",
 				     path, PASSPHRASE_MAX);
 		}
-		if (n && p[n - 1] == '\n')
-			n--;
-		if (n && p[n - 1] == '\r')
-			n--;
 		if (n == 0) {
 			secret_free(s);
 			return error("passphrase file '%s' is empty", path);
