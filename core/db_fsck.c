@@ -21,9 +21,9 @@
  *         to every row instead of the rows of the inodes gc_todo names,
  *         so it also finds garbage that gc's bookkeeping lost (a damaged
  *         journal, a crash of an older program).
- *       - a blob that no block row references (gc.c note 5), except the
- *         blob with the highest id, which stays so that no id is handed
- *         out twice.
+ *       - a blob that no block row references but garbage ones (gc.c
+ *         note 5), except the blob with the highest id, which stays so
+ *         that no id is handed out twice.
  *     Nothing else is garbage.  In particular a row that some view has
  *     stays even when that view cannot reach it (a block of an inode
  *     with no inode row, an entry naming a missing inode): it may be the
@@ -271,9 +271,11 @@ int db_fq_commits(struct fq *q, uint64_t lo, uint64_t hi, uint64_t *n,
 	"died IS NOT NULL AND NOT EXISTS (SELECT 1 FROM commits "         \
 	"WHERE id >= born AND id < died)"
 
+/* used by no block row but garbage ones (so the count is what goes once
+ * the rows went) */
 #define ORPHAN_BLOBS                                                      \
 	"FROM blobs WHERE id < (SELECT max(id) FROM blobs) AND NOT EXISTS " \
-	"(SELECT 1 FROM blocks WHERE blob = blobs.id)"
+	"(SELECT 1 FROM blocks WHERE blob = blobs.id AND NOT (" UNSEEN "))"
 
 static const char *const garbage_tables[] = {"inodes", "dirents", "blocks",
 					     "xattrs"};
@@ -345,7 +347,6 @@ int db_garbage_drop(struct keep_store *s, struct keep_garbage *g)
 			 garbage_tables[i]);
 		rc = drop(s, sql, &g->rows);
 	}
-	/* blocks went first: their blobs may be orphans now */
 	if (!rc)
 		rc = query_row(s, "SELECT coalesce(sum(csize), 0) " ORPHAN_BLOBS,
 			       &g->blob_bytes, 1);

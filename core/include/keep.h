@@ -954,8 +954,9 @@ int keep_check(struct keep_store *s, int data, keep_problem_cb cb, void *ctx,
 /*
  * Garbage: what no view can see, which keep_repair may drop.  Rows: row
  * versions (inodes, entries, blocks, xattrs) with died set and no commit
- * left in [born, died).  Blobs: blobs no block row references (but the
- * one with the highest id, which always stays: see keep_gc).  Garbage is
+ * left in [born, died).  Blobs: blobs no block row but such garbage
+ * references (but the one with the highest id, which always stays: see
+ * keep_gc).  Garbage is
  * not a problem; keep_gc drops what its own bookkeeping knows of, this
  * finds all of it (one pass over every table).
  */
