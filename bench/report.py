@@ -24,7 +24,7 @@ METRICS = [
     ("tar", "extract %s tarball" % ENV("TAR_SRC", "/usr/include"), "s", False),
     ("rss", "daemon peak RSS (VmHWM)", "MiB", False),
 ]
-ORDER = ["plain", "bindfs", "gocryptfs", "keepfs"]
+ORDER = ["plain", "bindfs", "gocryptfs", "keepfs", "keepfs-enc"]
 PEERS = ["bindfs", "gocryptfs"]
 
 
@@ -62,6 +62,9 @@ def main():
     has_keepfs = "keepfs" in targets
     if has_keepfs:
         header += ["keepfs/best peer", "keepfs/plain", "target met"]
+    has_enc = has_keepfs and "keepfs-enc" in targets
+    if has_enc:
+        header += ["encrypted/keepfs"]
     rows = []
     for key, label, unit, higher in METRICS:
         vals = {t: med.get((t, key)) for t in targets}
@@ -83,6 +86,9 @@ def main():
                 met = "yes" if k < 100 else "no"
             row += ["%.2f" % r_best if r_best is not None else "-",
                     "%.2f" % r_plain if r_plain is not None else "-", met]
+        if has_enc:
+            k, e = vals.get("keepfs"), vals.get("keepfs-enc")
+            row += ["%.2f" % (e / k) if k and e is not None else "-"]
         rows.append(row)
 
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
@@ -95,6 +101,9 @@ def main():
               "is better, so a ratio below 1 is the good side there")
         print("target met: keepfs at least as good as the better peer "
               "(daemon RSS: under 100 MiB)")
+    if has_enc:
+        print("encrypted/keepfs: the cost of encryption, keepfs-enc (an "
+              "encrypted store, key file) divided by keepfs")
 
     if len(sys.argv) > 2:
         with open(sys.argv[2], "w") as out:

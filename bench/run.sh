@@ -16,7 +16,8 @@ options:
   -m, --markdown FILE   also write the result table as Markdown to FILE
   -r, --raw FILE        also write every single figure (TSV) to FILE
   -t, --targets LIST    what to measure, space or comma separated
-                        (default: "plain bindfs gocryptfs keepfs")
+                        (default: "plain bindfs gocryptfs keepfs keepfs-enc";
+                        keepfs-enc is keepfs on an encrypted store)
   -n, --runs N          runs per target; the table shows medians (default 3)
   -k, --keep            keep the scratch directory (never while mounted)
   -h, --help            show this help
@@ -45,7 +46,7 @@ ROOT=$(pwd)
 BENCH=$ROOT/bench
 
 RUNS=${RUNS:-3}
-TARGETS=${TARGETS:-"plain bindfs gocryptfs keepfs"}
+TARGETS=${TARGETS:-"plain bindfs gocryptfs keepfs keepfs-enc"}
 BENCH_DIR=${BENCH_DIR:-/tmp}
 KEEPFS=${KEEPFS:-auto}
 KEEPFS_OPTS=${KEEPFS_OPTS:-}
@@ -85,7 +86,7 @@ die() { msg "$*"; exit 1; }
 
 # --- preconditions --------------------------------------------------------
 for t in $TARGETS; do
-	case "$t" in plain|bindfs|gocryptfs|keepfs) ;;
+	case "$t" in plain|bindfs|gocryptfs|keepfs|keepfs-enc) ;;
 	*) echo "bench: unknown target '$t'" >&2; exit 2 ;; esac
 done
 for tool in fio python3 tar fusermount3 mountpoint; do
@@ -111,7 +112,7 @@ for t in $TARGETS; do
 			msg "'$t' is not installed, skipping it"
 			continue
 		fi ;;
-	keepfs)
+	keepfs|keepfs-enc)
 		if [ "$KEEPFS" = auto ]; then
 			KEEPFS=
 			for c in "$ROOT/build-ci/tools/keepfs" "$ROOT/build/tools/keepfs" \
@@ -225,13 +226,19 @@ mount_target() {
 		gocryptfs -fg -q -passfile "$dir/pass" "$dir/cipher" "$MNT" \
 			>"$logdir/$t-$run-daemon.log" 2>&1 &
 		DPID=$! ;;
-	keepfs)
+	keepfs|keepfs-enc)
 		mkdir "$dir/mnt"
 		MNT=$dir/mnt
+		local opts=$KEEPFS_OPTS enc=()
+		if [ "$t" = keepfs-enc ]; then
+			"$KEEPFS" key generate "$dir/key" >/dev/null || return 1
+			enc=(--key-file "$dir/key")
+			opts=${opts:+$opts,}keyfile=$dir/key
+		fi
 		# shellcheck disable=SC2086
-		"$KEEPFS" init $KEEPFS_INIT_OPTS "$dir/store" >"$logdir/$t-$run-init.log" 2>&1 || return 1
-		if [ -n "$KEEPFS_OPTS" ]; then
-			"$KEEPFS" mount -f -o "$KEEPFS_OPTS" "$dir/store" "$MNT" \
+		"$KEEPFS" init $KEEPFS_INIT_OPTS "${enc[@]}" "$dir/store" >"$logdir/$t-$run-init.log" 2>&1 || return 1
+		if [ -n "$opts" ]; then
+			"$KEEPFS" mount -f -o "$opts" "$dir/store" "$MNT" \
 				>"$logdir/$t-$run-daemon.log" 2>&1 &
 		else
 			"$KEEPFS" mount -f "$dir/store" "$MNT" \
@@ -255,7 +262,7 @@ umount_target() {
 	[ -n "$DPID" ] || return 0
 	hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$DPID/status" 2>/dev/null || true)
 	[ -n "$hwm" ] && record "$t" rss "$run" "$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')"
-	if [ "$t" = keepfs ]; then
+	if [ "$t" = keepfs ] || [ "$t" = keepfs-enc ]; then
 		"$KEEPFS" stats "$MNT" >"$logdir/$t-$run-stats.log" 2>&1 || true
 	fi
 	sync

@@ -22,6 +22,8 @@ struct keep_codec {
 	ZSTD_DCtx *dctx;
 	void *scratch; /* compression output, kept only when smaller */
 	size_t scratch_size;
+	void *opened; /* a sealed blob's compressed bytes, opened */
+	size_t opened_size;
 };
 
 int keep_codec_global_init(void)
@@ -55,6 +57,9 @@ void keep_codec_free(struct keep_codec *c)
 	ZSTD_freeCCtx(c->cctx);
 	ZSTD_freeDCtx(c->dctx);
 	free(c->scratch);
+	if (c->opened)
+		sodium_memzero(c->opened, c->opened_size);
+	free(c->opened);
 	free(c);
 }
 
@@ -109,6 +114,100 @@ int keep_decode(struct keep_codec *c, const void *src, size_t srclen,
 	if (ZSTD_isError(n) || n != size)
 		return KEEP_CORRUPT_BKPT("blob does not decode");
 	return 0;
+}
+
+static int grow(void **p, size_t *cap, size_t want)
+{
+	if (want <= *cap)
+		return 0;
+	void *q = realloc(*p, want);
+	if (!q)
+		return KEEP_E_NOMEM;
+	*p = q;
+	*cap = want;
+	return 0;
+}
+
+int keep_pack(struct keep_codec *c, const struct keep_keys *keys,
+	      const void *buf, size_t len, uint8_t hash[KEEP_HASH_BYTES],
+	      void **out, size_t *outlen, unsigned *flags, uint32_t *crc)
+{
+	void *enc;
+	size_t enclen;
+	int rc;
+
+	if (keys)
+		crypt_hash(keys, buf, len, hash);
+	else
+		keep_hash(buf, len, hash);
+	rc = keep_encode(c, buf, len, &enc, &enclen, flags);
+	if (rc)
+		return rc;
+	if (keys) {
+		uint8_t *sealed = malloc(enclen + CRYPT_OVERHEAD);
+		if (!sealed) {
+			free(enc);
+			return KEEP_E_NOMEM;
+		}
+		crypt_seal(keys, enc ? enc : buf, enclen, hash,
+			   KEEP_HASH_BYTES, sealed);
+		free(enc);
+		enc = sealed;
+		enclen += CRYPT_OVERHEAD;
+		*flags |= BLOB_SEALED;
+	}
+	*out = enc;
+	*outlen = enclen;
+	*crc = keep_crc32c(enc ? enc : buf, enclen);
+	return 0;
+}
+
+int keep_unpack(struct keep_codec *c, const struct keep_keys *keys,
+		const uint8_t *hash, const void *src, size_t srclen,
+		unsigned flags, uint32_t crc, void *dst, size_t size,
+		const char **why)
+{
+	int rc;
+
+	*why = NULL;
+	if (keep_crc32c(src, srclen) != crc) {
+		*why = "stored bytes do not match their checksum";
+		return KEEP_E_CORRUPT;
+	}
+	if (flags & BLOB_SEALED) {
+		if (!keys)
+			return KEEP_E_NEEDKEY;
+		if (srclen < CRYPT_OVERHEAD) {
+			*why = "is too short to be sealed";
+			return KEEP_E_CORRUPT;
+		}
+		size_t n = srclen - CRYPT_OVERHEAD;
+		/* a raw blob opens straight into dst */
+		void *to = dst;
+		if (flags & BLOB_ZSTD) {
+			rc = grow(&c->opened, &c->opened_size, n ? n : 1);
+			if (rc)
+				return rc;
+			to = c->opened;
+		} else if (n != size) {
+			*why = "has the wrong size";
+			return KEEP_E_CORRUPT;
+		}
+		if (crypt_open(keys, src, srclen, hash, KEEP_HASH_BYTES,
+			       to) != 0) {
+			*why = "seal does not open (damaged, or not of this "
+			       "store)";
+			return KEEP_E_CORRUPT;
+		}
+		src = to;
+		srclen = n;
+		if (!(flags & BLOB_ZSTD))
+			return 0;
+	}
+	rc = keep_decode(c, src, srclen, flags & BLOB_ZSTD, dst, size);
+	if (rc == KEEP_E_CORRUPT)
+		*why = "does not decode";
+	return rc;
 }
 
 size_t keep_trim_zeros(const void *buf, size_t len)

@@ -88,6 +88,11 @@ int crypt_keys_new(struct keep_keys **out)
 	return 0;
 }
 
+int crypt_keys_same(const struct keep_keys *a, const struct keep_keys *b)
+{
+	return sodium_memcmp(a->master, b->master, KEEP_KEY_BYTES) == 0;
+}
+
 /* The key-encryption key of a wrap (note 1), into guarded memory. */
 static int kek_of(const struct keep_wrap *w, const void *secret, size_t len,
 		  unsigned char *kek)
@@ -251,4 +256,68 @@ int crypt_wrap_parse(const char *text, struct keep_wrap *out)
 		return KEEP_E_CORRUPT;
 	*out = w;
 	return 0;
+}
+
+/* ---- for the store --------------------------------------------------------- */
+
+void keep_secret_wipe(struct keep_secret *secret)
+{
+	if (!secret || !secret->data)
+		return;
+	sodium_memzero((void *)secret->data, secret->len);
+	secret->len = 0;
+}
+
+/* Argon2id's limits for new wraps: libsodium's "moderate" (256 MiB, about
+ * a second on a small server), against guessing from a stolen store. */
+#define WRAP_OPSLIMIT crypto_pwhash_OPSLIMIT_MODERATE
+#define WRAP_MEMLIMIT crypto_pwhash_MEMLIMIT_MODERATE
+
+_Static_assert((int)KEEP_SECRET_PASSPHRASE == (int)CRYPT_WRAP_PASSPHRASE &&
+		       (int)KEEP_SECRET_KEYFILE == (int)CRYPT_WRAP_KEYFILE,
+	       "secret kinds");
+_Static_assert(KEEP_KEYFILE_BYTES == KEEP_KEY_BYTES, "key file size");
+
+int crypt_wrap_secret(const struct keep_keys *k,
+		      const struct keep_secret *secret, char *text,
+		      size_t len)
+{
+	struct keep_wrap w;
+	int rc;
+
+	if (!secret || (secret->kind != KEEP_SECRET_PASSPHRASE &&
+			secret->kind != KEEP_SECRET_KEYFILE))
+		return KEEP_E_INVAL;
+	rc = crypt_wrap(k, secret->kind, secret->data, secret->len,
+			WRAP_OPSLIMIT, WRAP_MEMLIMIT, &w);
+	if (rc == EINVAL)
+		return KEEP_E_INVAL;
+	if (!rc && crypt_wrap_format(&w, text, len) != 0)
+		rc = KEEP_E_INVAL;
+	sodium_memzero(&w, sizeof(w));
+	return rc;
+}
+
+int crypt_wrap_kind(const char *text)
+{
+	struct keep_wrap w;
+	int rc = crypt_wrap_parse(text, &w);
+
+	return rc ? rc : w.kind;
+}
+
+int crypt_unwrap_secret(const char *text, const struct keep_secret *secret,
+			struct keep_keys **out)
+{
+	struct keep_wrap w;
+	int rc = crypt_wrap_parse(text, &w);
+
+	if (rc)
+		return KEEP_CORRUPT_BKPT("the store's wrapped key is damaged");
+	if (!secret || secret->kind != w.kind)
+		return KEEP_E_BADKEY;
+	rc = crypt_unwrap(&w, secret->data, secret->len, out);
+	if (rc == EACCES || rc == EINVAL)
+		rc = KEEP_E_BADKEY; /* EINVAL: a key file of the wrong size */
+	return rc;
 }

@@ -1014,12 +1014,11 @@ static int encode_range(struct keep_store *s, struct keep_codec *codec,
 				continue;
 			}
 			b->rawlen = len;
-			keep_hash(b->buf, len, b->hash);
-			int rc = keep_encode(codec, b->buf, len, &b->enc,
-					     &b->enclen, &b->flags);
+			int rc = keep_pack(codec, s->keys, b->buf, len,
+					   b->hash, &b->enc, &b->enclen,
+					   &b->flags, &b->crc);
 			if (rc)
 				return rc;
-			b->crc = keep_crc32c(b->enc ? b->enc : b->buf, b->enclen);
 		}
 	return 0;
 }

@@ -37,6 +37,7 @@
  *     any reader, sees the snapshots table exactly as committed.  Their
  *     ids come from AUTOINCREMENT and are never reused.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -597,6 +598,58 @@ static int conn_open(const char *file, int oflags, sqlite3 **out)
 	return 0;
 }
 
+int db_peek_meta(const char *file, const char *key, char *buf, size_t len)
+{
+	struct stat st;
+	sqlite3 *h = NULL;
+	sqlite3_stmt *q = NULL;
+	char *uri = NULL;
+	size_t n = strlen(file);
+	int rc = EAGAIN;
+
+	/* with a WAL, the database file alone may be out of date */
+	char *wal = malloc(n + 5);
+	if (!wal)
+		return KEEP_E_NOMEM;
+	snprintf(wal, n + 5, "%s-wal", file);
+	int gone = stat(wal, &st) != 0 && errno == ENOENT;
+	free(wal);
+	if (!gone)
+		return EAGAIN;
+	/* a URI, its path percent-encoded but for the plainest bytes */
+	uri = malloc(3 * n + 32);
+	if (!uri)
+		return KEEP_E_NOMEM;
+	char *p = uri + sprintf(uri, "file:");
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)file[i];
+		if (isalnum(c) || strchr("/-_.~", c))
+			*p++ = (char)c;
+		else
+			p += sprintf(p, "%%%02X", c);
+	}
+	strcpy(p, "?immutable=1");
+	if (sqlite3_open_v2(uri, &h, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI |
+					     SQLITE_OPEN_NOMUTEX,
+			    NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(h, "SELECT value FROM meta WHERE key = ?1", -1,
+			       &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+		int src = sqlite3_step(q);
+		if (src == SQLITE_ROW) {
+			const unsigned char *t = sqlite3_column_text(q, 0);
+			snprintf(buf, len, "%s", t ? (const char *)t : "");
+			rc = 0;
+		} else if (src == SQLITE_DONE) {
+			rc = ENOENT;
+		}
+	}
+	sqlite3_finalize(q);
+	sqlite3_close_v2(h);
+	free(uri);
+	return rc;
+}
+
 int db_open(struct keep_store *s, const char *file, bool create, bool rdonly)
 {
 	struct db *d = calloc(1, sizeof(*d));
@@ -713,8 +766,17 @@ int db_create_schema(struct keep_store *s, const struct keep_init_opts *o,
 	if (rc)
 		return rc;
 	rc = exec(d->h, schema_sql);
+	/* an encrypted store is format 2, which builds that cannot seal
+	 * blobs refuse to open */
 	if (!rc)
-		rc = meta_set(s, "format_version", NULL, KEEP_FORMAT_VERSION, false);
+		rc = meta_set(s, "format_version", NULL,
+			      s->encrypted ? KEEP_FORMAT_VERSION
+					   : KEEP_FORMAT_PLAIN,
+			      false);
+	if (!rc && s->encrypted)
+		rc = meta_set(s, "cipher", "xchacha20poly1305", 0, true);
+	if (!rc && s->encrypted)
+		rc = meta_set(s, "key_wrap", s->wrap_text, 0, true);
 	if (!rc)
 		rc = meta_set(s, "block_size", NULL, o->block_size, false);
 	if (!rc)
@@ -833,6 +895,7 @@ int db_load_meta(struct keep_store *s)
 		return rc;
 	if (v < 1 || v > KEEP_FORMAT_VERSION)
 		return KEEP_E_VERSION;
+	s->format = (uint32_t)v;
 	rc = meta_get_int(s, "block_size", &v);
 	if (rc)
 		return rc;
@@ -855,6 +918,20 @@ int db_load_meta(struct keep_store *s)
 		snprintf(s->uuid, sizeof(s->uuid), "%s", t ? (const char *)t : "");
 	}
 	done(q);
+
+	char wrap[512];
+	rc = db_meta_text(s, "key_wrap", wrap, sizeof(wrap));
+	if (rc == 0) {
+		free(s->wrap_text);
+		s->wrap_text = strdup(wrap);
+		if (!s->wrap_text)
+			return KEEP_E_NOMEM;
+		s->encrypted = true;
+	} else if (rc != ENOENT) {
+		return rc;
+	}
+	if (s->encrypted != (s->format >= 2))
+		return KEEP_CORRUPT_BKPT("format version and key disagree");
 	return 0;
 }
 
@@ -1469,8 +1546,8 @@ int db_rpool_open(struct keep_store *s, const char *file)
 		struct rslot *r = &p->slot[i];
 		rc = conn_open(file, SQLITE_OPEN_READONLY, &r->h);
 		if (!rc && sqlite3_prepare_v3(r->h,
-					      "SELECT size, flags, data, crc "
-					      "FROM blobs WHERE id = ?1",
+					      "SELECT size, flags, data, crc, "
+					      "hash FROM blobs WHERE id = ?1",
 					      -1, SQLITE_PREPARE_PERSISTENT,
 					      &r->read, NULL) != SQLITE_OK)
 			rc = db_err(r->h, sqlite3_errcode(r->h), "prepare");
@@ -1554,12 +1631,18 @@ int db_blob_read(struct keep_store *s, struct rslot *slot, uint64_t id,
 		const void *data = sqlite3_column_blob(r->read, 2);
 		size_t clen = (size_t)sqlite3_column_bytes(r->read, 2);
 		uint32_t crc = (uint32_t)sqlite3_column_int64(r->read, 3);
+		const uint8_t *hash = sqlite3_column_blob(r->read, 4);
+		const char *why = NULL;
 		if (n > dstsize)
 			rc = KEEP_CORRUPT_BKPT("blob larger than a block");
-		else if (keep_crc32c(data, clen) != crc)
-			rc = KEEP_CORRUPT_BKPT("blob does not match its checksum");
+		else if (sqlite3_column_bytes(r->read, 4) != KEEP_HASH_BYTES)
+			rc = KEEP_CORRUPT_BKPT("blob hash of the wrong size");
 		else
-			rc = keep_decode(r->codec, data, clen, flags, dst, n);
+			rc = keep_unpack(r->codec, s->keys, hash, data, clen,
+					 flags, crc, dst, n, &why);
+		if (rc == KEEP_E_CORRUPT && why)
+			keep_log(LOG_ERR, "blob %llu: %s",
+				 (unsigned long long)id, why);
 		if (!rc)
 			*size = n;
 	} else if (src == SQLITE_DONE) {
@@ -2393,27 +2476,36 @@ int db_check(struct keep_store *s, int data, struct fsck *f)
 				uint64_t id = (uint64_t)sqlite3_column_int64(st, 0);
 				size_t n = (size_t)sqlite3_column_int64(st, 2);
 				uint8_t h[KEEP_HASH_BYTES];
-				if (keep_crc32c(sqlite3_column_blob(st, 4),
-						(size_t)sqlite3_column_bytes(st, 4)) !=
-				    (uint32_t)sqlite3_column_int64(st, 5)) {
-					blob_problem(&c, id, "stored bytes do not match their checksum");
+				const char *why = NULL;
+				int urc = n > KEEP_MAX_BLOCK_SIZE ||
+						  sqlite3_column_bytes(st, 1) != KEEP_HASH_BYTES
+					      ? KEEP_E_CORRUPT
+					      : keep_unpack(codec, s->keys,
+							    sqlite3_column_blob(st, 1),
+							    sqlite3_column_blob(st, 4),
+							    (size_t)sqlite3_column_bytes(st, 4),
+							    (unsigned)sqlite3_column_int64(st, 3),
+							    (uint32_t)sqlite3_column_int64(st, 5),
+							    buf, n, &why);
+				if (urc == KEEP_E_NEEDKEY) {
+					rc = urc;
+					break;
+				}
+				if (urc) {
+					blob_problem(&c, id,
+						     why ? why : "does not decode");
 					continue;
 				}
-				if (n > KEEP_MAX_BLOCK_SIZE ||
-				    keep_decode(codec, sqlite3_column_blob(st, 4),
-						(size_t)sqlite3_column_bytes(st, 4),
-						(unsigned)sqlite3_column_int64(st, 3),
-						buf, n) != 0) {
-					blob_problem(&c, id, "does not decode");
-					continue;
-				}
-				keep_hash(buf, n, h);
+				if (s->keys)
+					crypt_hash(s->keys, buf, n, h);
+				else
+					keep_hash(buf, n, h);
 				if (sqlite3_column_bytes(st, 1) != KEEP_HASH_BYTES ||
 				    memcmp(h, sqlite3_column_blob(st, 1),
 					   KEEP_HASH_BYTES) != 0)
 					blob_problem(&c, id, "content does not match its hash");
 			}
-			if (src != SQLITE_DONE)
+			if (!rc && src != SQLITE_DONE)
 				rc = db_err(s->db->h, src, "blobs");
 		}
 		free(buf);

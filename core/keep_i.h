@@ -46,8 +46,12 @@ int64_t keep_monotonic_ns(void); /* CLOCK_MONOTONIC */
 
 #define KEEP_HASH_BYTES 32
 
+/* The format a plain store is written in (keep.h: KEEP_FORMAT_VERSION). */
+#define KEEP_FORMAT_PLAIN 1
+
 enum {
-	BLOB_ZSTD = 1 << 0, /* data is a zstd frame; otherwise raw bytes */
+	BLOB_ZSTD = 1 << 0,   /* data is a zstd frame; otherwise raw bytes */
+	BLOB_SEALED = 1 << 1, /* data is sealed (crypt.c) around the above */
 };
 
 struct keep_codec; /* per-thread compression state */
@@ -69,6 +73,26 @@ int keep_encode(struct keep_codec *c, const void *buf, size_t len,
 /* Decode a stored blob of decoded size `size` into dst (size bytes). */
 int keep_decode(struct keep_codec *c, const void *src, size_t srclen,
 		unsigned flags, void *dst, size_t size);
+struct keep_keys;
+/*
+ * Everything a read does with a stored blob: check its CRC32C, open it if
+ * sealed (keys may be NULL for a plain store; hash is the blob's stored
+ * hash, which a seal is bound to), decode it into dst (size bytes).
+ * Returns 0, KEEP_E_CORRUPT with *why set, or KEEP_E_NEEDKEY.
+ */
+int keep_unpack(struct keep_codec *c, const struct keep_keys *keys,
+		const uint8_t *hash, const void *src, size_t srclen,
+		unsigned flags, uint32_t crc, void *dst, size_t size,
+		const char **why);
+/*
+ * Everything a commit does with a block's len bytes: hash it (keyed when
+ * keys is not NULL), compress it, seal it when keys is not NULL.  *out is
+ * malloc'd, or NULL when buf itself is what is stored (*outlen = len);
+ * *crc covers what is stored.
+ */
+int keep_pack(struct keep_codec *c, const struct keep_keys *keys,
+	      const void *buf, size_t len, uint8_t hash[KEEP_HASH_BYTES],
+	      void **out, size_t *outlen, unsigned *flags, uint32_t *crc);
 
 /* ---- crypt.c: key material and sealed blobs ----------------------------- */
 
@@ -99,6 +123,8 @@ struct keep_wrap {
 };
 
 int crypt_keys_new(struct keep_keys **out);
+/* 1 if a and b hold the same master key (in constant time). */
+int crypt_keys_same(const struct keep_keys *a, const struct keep_keys *b);
 void crypt_keys_free(struct keep_keys *k); /* NULL: no-op */
 /* Wrap k's master key under secret (a passphrase, or the 32 bytes of a key
  * file).  Returns 0, EINVAL (a key file of another size, limits out of
@@ -120,6 +146,19 @@ void crypt_seal(const struct keep_keys *k, const void *in, size_t len,
  * Returns 0 or KEEP_E_CORRUPT (damaged, or not bound to ad). */
 int crypt_open(const struct keep_keys *k, const uint8_t *in, size_t len,
 	       const void *ad, size_t adlen, void *out);
+/* Wrap k's master key under a caller's secret, with this build's Argon2id
+ * limits, into its text form.  Returns 0, KEEP_E_INVAL, KEEP_E_NOMEM. */
+int crypt_wrap_secret(const struct keep_keys *k,
+		      const struct keep_secret *secret, char *text,
+		      size_t len);
+/* The keys a wrap's text form holds.  Returns 0, KEEP_E_BADKEY (wrong
+ * secret, or a secret of the other kind), KEEP_E_CORRUPT (the text is
+ * damaged), KEEP_E_NOMEM. */
+int crypt_unwrap_secret(const char *text, const struct keep_secret *secret,
+			struct keep_keys **out);
+/* The kind of secret a wrap's text form wants (CRYPT_WRAP_*), or
+ * KEEP_E_CORRUPT. */
+int crypt_wrap_kind(const char *text);
 /* The stored text form of a wrap, and back.  format: 0 or ENAMETOOLONG;
  * parse: 0 or KEEP_E_CORRUPT. */
 int crypt_wrap_format(const struct keep_wrap *w, char *buf, size_t len);
@@ -236,6 +275,12 @@ struct keep_store {
 	struct keep_codec *codec; /* used by the committer only */
 	struct encoder *encoder;  /* second encoding thread (data.c) */
 	struct journal *journal;  /* writer: inodes touched (db_diff.c) */
+
+	/* an encrypted store: its wrapped key, and the keys when unlocked */
+	bool encrypted;
+	uint32_t format;	 /* meta 'format_version' */
+	char *wrap_text;	 /* meta 'key_wrap' */
+	struct keep_keys *keys; /* NULL: contents cannot be read */
 };
 
 /* store.c */
@@ -274,6 +319,10 @@ int keep_space_check(struct keep_store *s, uint64_t more);
 /* ---- db.c --------------------------------------------------------------- */
 
 int db_open(struct keep_store *s, const char *file, bool create, bool rdonly);
+/* A meta value read from the database file alone, touching nothing (no
+ * lock, no WAL or shm made).  Returns 0, ENOENT, or EAGAIN when that
+ * cannot be trusted (a WAL exists) or did not work. */
+int db_peek_meta(const char *file, const char *key, char *buf, size_t len);
 void db_close(struct keep_store *s);
 int db_create_schema(struct keep_store *s, const struct keep_init_opts *o,
 		     const char *uuid, int64_t now);

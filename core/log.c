@@ -110,6 +110,11 @@ const char *keep_strerror(int rc)
 		return "the directory is not empty";
 	case KEEP_E_INVAL:
 		return "invalid argument";
+	case KEEP_E_NEEDKEY:
+		return "the store is encrypted: its passphrase or key file is "
+		       "needed";
+	case KEEP_E_BADKEY:
+		return "wrong passphrase or key file";
 	default:
 		return "unknown error";
 	}
@@ -126,6 +131,9 @@ int keep_errno(int rc)
 		return ENOMEM;
 	case KEEP_E_INVAL:
 		return EINVAL;
+	case KEEP_E_NEEDKEY:
+	case KEEP_E_BADKEY:
+		return EACCES;
 	default:
 		return EIO;
 	}

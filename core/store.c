@@ -179,6 +179,19 @@ int keep_store_init(const char *path, const struct keep_init_opts *opts)
 
 	make_uuid(tmp.uuid);
 	tmp.flags = KEEP_OPEN_WRITE;
+	if (o.encrypt) {
+		struct keep_keys *k = NULL;
+		char wrap[512];
+		rc = crypt_keys_new(&k);
+		if (!rc)
+			rc = crypt_wrap_secret(k, o.encrypt, wrap, sizeof(wrap));
+		crypt_keys_free(k);
+		if (!rc && !(tmp.wrap_text = strdup(wrap)))
+			rc = KEEP_E_NOMEM;
+		if (rc)
+			goto fail;
+		tmp.encrypted = true;
+	}
 	rc = db_open(&tmp, db, true, false);
 	if (rc)
 		goto fail;
@@ -186,6 +199,8 @@ int keep_store_init(const char *path, const struct keep_init_opts *opts)
 	db_close(&tmp);
 	if (rc)
 		goto fail;
+	free(tmp.wrap_text);
+	tmp.wrap_text = NULL;
 	chmod(db, 0600);
 	/* make the new directory entries durable */
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -198,6 +213,7 @@ int keep_store_init(const char *path, const struct keep_init_opts *opts)
 	return 0;
 
 fail:
+	free(tmp.wrap_text);
 	remove_store_files(path);
 	if (made_dir)
 		rmdir(path);
@@ -274,6 +290,8 @@ static void store_free(struct keep_store *s)
 	}
 	pthread_mutex_destroy(&s->mu);
 	pthread_mutex_destroy(&s->commit_mu);
+	crypt_keys_free(s->keys);
+	free(s->wrap_text);
 	free(s->path);
 	free(s);
 }
@@ -302,6 +320,58 @@ static int reap_orphans(struct keep_store *s)
 
 int keep_store_open(const char *path, unsigned flags, struct keep_store **out)
 {
+	return keep_store_open_secret(path, flags, NULL, out);
+}
+
+/*
+ * A secret is tried on the database file alone first (db_peek_meta): a
+ * wrong one is refused before the store's lock, WAL or shm are touched.
+ * The keys it gives are kept for unlock() when the wrapped key read
+ * there is the one the open finds.
+ */
+struct prekeys {
+	struct keep_keys *keys;
+	char wrap[512];
+};
+
+static int precheck(const char *path, const struct keep_secret *secret,
+		    struct prekeys *pk)
+{
+	char *db = path_join(path, DB_NAME);
+	int rc;
+
+	if (!db)
+		return KEEP_E_NOMEM;
+	rc = db_peek_meta(db, "key_wrap", pk->wrap, sizeof(pk->wrap));
+	free(db);
+	if (rc == ENOENT)
+		return KEEP_E_INVAL; /* a plain store */
+	if (rc)
+		return 0; /* the open will tell */
+	return crypt_unwrap_secret(pk->wrap, secret, &pk->keys);
+}
+
+/* After the meta is read: take the keys of an encrypted store, before
+ * anything is written. */
+static int unlock(struct keep_store *s, const struct keep_secret *secret,
+		  struct prekeys *pk)
+{
+	if (!s->encrypted)
+		return secret ? KEEP_E_INVAL : 0;
+	if (!secret)
+		return (s->flags & KEEP_OPEN_WRITE) ? KEEP_E_NEEDKEY : 0;
+	if (pk->keys && strcmp(pk->wrap, s->wrap_text) == 0) {
+		s->keys = pk->keys;
+		pk->keys = NULL;
+		return 0;
+	}
+	return crypt_unwrap_secret(s->wrap_text, secret, &s->keys);
+}
+
+int keep_store_open_secret(const char *path, unsigned flags,
+			   const struct keep_secret *secret,
+			   struct keep_store **out)
+{
 	struct keep_store *s;
 	struct stat st;
 	char *db;
@@ -315,10 +385,15 @@ int keep_store_open(const char *path, unsigned flags, struct keep_store **out)
 		return ENOTDIR;
 	if (!keep_is_store(path))
 		return KEEP_E_NOTSTORE;
+	struct prekeys pk = {0};
+	if (secret && (rc = precheck(path, secret, &pk)) != 0)
+		return rc;
 
 	s = calloc(1, sizeof(*s));
-	if (!s)
+	if (!s) {
+		crypt_keys_free(pk.keys);
 		return KEEP_E_NOMEM;
+	}
 	s->lock_fd = -1;
 	s->flags = flags;
 	s->dirty_limit = DEFAULT_DIRTY_LIMIT;
@@ -337,6 +412,7 @@ int keep_store_open(const char *path, unsigned flags, struct keep_store **out)
 	db = path_join(path, DB_NAME);
 	if (!s->path || !db) {
 		free(db);
+		crypt_keys_free(pk.keys);
 		store_free(s);
 		return KEEP_E_NOMEM;
 	}
@@ -345,6 +421,9 @@ int keep_store_open(const char *path, unsigned flags, struct keep_store **out)
 		rc = db_open(s, db, false, !(flags & KEEP_OPEN_WRITE));
 	if (!rc)
 		rc = db_load_meta(s);
+	if (!rc)
+		rc = unlock(s, secret, &pk);
+	crypt_keys_free(pk.keys);
 	if (!rc && (flags & KEEP_OPEN_WRITE))
 		rc = db_upgrade(s);
 	if (!rc && (flags & KEEP_OPEN_WRITE))
@@ -399,6 +478,61 @@ int keep_store_close(struct keep_store *s)
 	}
 	store_free(s);
 	return rc;
+}
+
+int keep_store_is_encrypted(const struct keep_store *s)
+{
+	return s->encrypted ? crypt_wrap_kind(s->wrap_text) : 0;
+}
+
+int keep_store_encrypted(const char *path)
+{
+	struct keep_store *s;
+	int rc = keep_store_open(path, KEEP_OPEN_RDONLY, &s);
+
+	if (rc)
+		return rc > 0 ? -rc : rc;
+	rc = keep_store_is_encrypted(s);
+	keep_store_close(s);
+	return rc;
+}
+
+int keep_key_change(struct keep_store *s, const struct keep_secret *old_secret,
+		    const struct keep_secret *new_secret)
+{
+	struct keep_keys *check = NULL;
+	char wrap[512], *text;
+	int rc;
+
+	if (!s->encrypted || !new_secret)
+		return KEEP_E_INVAL;
+	if (!s->keys)
+		return KEEP_E_NEEDKEY;
+	if (!(s->flags & KEEP_OPEN_WRITE))
+		return EROFS;
+	rc = crypt_unwrap_secret(s->wrap_text, old_secret, &check);
+	if (!rc && !crypt_keys_same(check, s->keys))
+		rc = KEEP_E_BADKEY; /* the wrap changed under us */
+	crypt_keys_free(check);
+	if (!rc)
+		rc = crypt_wrap_secret(s->keys, new_secret, wrap, sizeof(wrap));
+	if (rc)
+		return rc;
+	if (!(text = strdup(wrap)))
+		return KEEP_E_NOMEM;
+	rc = store_own_begin(s);
+	if (!rc)
+		rc = db_meta_set_text(s, "key_wrap", text);
+	rc = store_own_end(s, rc);
+	if (rc) {
+		free(text);
+		return rc;
+	}
+	pthread_mutex_lock(&s->mu);
+	free(s->wrap_text);
+	s->wrap_text = text;
+	pthread_mutex_unlock(&s->mu);
+	return 0;
 }
 
 uint32_t keep_store_block_size(const struct keep_store *s)
@@ -713,7 +847,8 @@ int keep_stats(struct keep_store *s, struct keep_stats *out)
 	st.db_bytes = file_size(s->path, DB_NAME) +
 		      file_size(s->path, DB_NAME "-wal");
 	st.block_size = s->block_size;
-	st.format_version = KEEP_FORMAT_VERSION;
+	st.format_version = s->format;
+	st.encrypted = s->encrypted;
 	memcpy(st.uuid, s->uuid, sizeof(st.uuid));
 	*out = st;
 	return 0;

@@ -39,9 +39,12 @@ void kfs_config_release(struct kfs_config *cfg)
 	free(cfg->store_path);
 	free(cfg->mountpoint);
 	free(cfg->fuse_opts);
+	free(cfg->passfile);
+	free(cfg->keyfile);
 	cfg->store_path = NULL;
 	cfg->mountpoint = NULL;
 	cfg->fuse_opts = NULL;
+	cfg->passfile = cfg->keyfile = NULL;
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -221,6 +224,16 @@ static int parse_one(struct kfs_config *cfg, char *opt, char *err,
 				    val ? val : "", key);
 		return 0;
 	}
+	if (!strcmp(key, "passfile") || !strcmp(key, "keyfile")) {
+		char **slot = key[0] == 'p' ? &cfg->passfile : &cfg->keyfile;
+		if (!val || !*val)
+			return fail(err, errlen,
+				    "mount option '%s' needs a file name", key);
+		free(*slot);
+		if (!(*slot = strdup(val)))
+			return fail(err, errlen, "out of memory");
+		return 0;
+	}
 	if (!strcmp(key, "cache_timeout")) {
 		char *end;
 		double t = val ? strtod(val, &end) : -1;
@@ -309,6 +322,10 @@ int kfs_config_parse(struct kfs_config *cfg, const char *opts, char *err,
 		rc = fail(err, errlen,
 			  "mount options 'allow_other' and 'allow_root' "
 			  "exclude each other");
+	if (rc == 0 && cfg->passfile && cfg->keyfile)
+		rc = fail(err, errlen,
+			  "mount options 'passfile' and 'keyfile' exclude each "
+			  "other");
 	free(copy);
 	return rc;
 }

@@ -476,7 +476,9 @@ int kfs_run(const struct kfs_config *cfg, int ready_fd)
 		goto out;
 	}
 
-	rc = keep_store_open(cfg->store_path, KEEP_OPEN_WRITE, &fs.store);
+	rc = keep_store_open_secret(cfg->store_path, KEEP_OPEN_WRITE,
+				    cfg->secret, &fs.store);
+	keep_secret_wipe(cfg->secret); /* the store holds its own keys */
 	if (rc == KEEP_E_LOCKED) {
 		pid_t pid = keep_store_lock_owner(cfg->store_path);
 		if (pid > 0)
@@ -488,8 +490,11 @@ int kfs_run(const struct kfs_config *cfg, int ready_fd)
 		goto out_nodes;
 	}
 	if (rc) {
-		ready_err(&ready_fd, "cannot open store '%s': %s",
-		      cfg->store_path, keep_strerror(rc));
+		ready_err(&ready_fd, "cannot open store '%s': %s%s",
+			  cfg->store_path, keep_strerror(rc),
+			  rc == KEEP_E_BADKEY ? "; nothing was mounted or "
+						"changed"
+					      : "");
 		goto out_nodes;
 	}
 	keep_store_set_dirty_limit(fs.store, cfg->dirty_limit);

@@ -42,6 +42,12 @@ struct kfs_config {
 	int debug;		  /* "debug": FUSE request log, LOG_DEBUG */
 	int foreground;		  /* set by tools from -f, not an -o option */
 
+	/* an encrypted store's secret: the files named by "passfile=" or
+	 * "keyfile=" (tools read them), and what they hold; kfs_run wipes
+	 * the secret's bytes once the store is open */
+	char *passfile, *keyfile;
+	struct keep_secret *secret;
+
 	/* Options passed to the kernel/libfuse as they are ("fsname=",
 	 * "subtype=", "max_read=", ...), comma-separated; may be NULL. */
 	char *fuse_opts;

@@ -18,6 +18,10 @@
 # kfs_mount --daemon) uses the daemonizing path instead; the pid is then
 # found as the process holding STORE/lock.
 #
+# KFS_ENCRYPT=1 runs a test on encrypted stores: kfs_init makes them with
+# a key file in $KFS_TMP, which KEEPFS_KEY_FILE hands to every command and
+# mount, so the test itself does not change.
+#
 # Under meson's TAP protocol a non-zero exit status is an error, so a
 # skipped test prints "1..0 # SKIP why" and exits 0.
 
@@ -328,11 +332,25 @@ kfs_tmpdir() {
 	fi
 }
 
-# kfs_init STORE: keepfs init, which must succeed
+# kfs_init STORE: keepfs init, which must succeed (encrypted under
+# KFS_ENCRYPT=1)
 kfs_init() {
-	local err
-	if ! err=$("$KEEPFS" init "$1" 2>&1 </dev/null); then
+	local err args=(init "$1")
+	if [ "${KFS_ENCRYPT:-0}" == 1 ]; then
+		kfs_tmpdir
+		if [ ! -e "$KFS_TMP/kfs.key" ]; then
+			err=$("$KEEPFS" key generate "$KFS_TMP/kfs.key" 2>&1) ||
+				bail_out "keepfs key generate failed: $err"
+		fi
+		export KEEPFS_KEY_FILE=$KFS_TMP/kfs.key
+		args+=(--key-file "$KFS_TMP/kfs.key")
+	fi
+	if ! err=$("$KEEPFS" "${args[@]}" 2>&1 </dev/null); then
 		bail_out "keepfs init '$1' failed: $err"
+	fi
+	if [ "${KFS_ENCRYPT:-0}" == 1 ] &&
+		! "$KEEPFS" stats "$1" 2>&1 | grep -q '^encrypted: *yes'; then
+		bail_out "store '$1' was to be encrypted and is not"
 	fi
 }
 

@@ -227,12 +227,8 @@ int cmd_cat(int argc, char **argv)
 
 	if (resolve_target(argv[optind], &store, &mnt) != EXIT_OK)
 		return EXIT_FAILED;
-	rc = keep_store_open(store, KEEP_OPEN_RDONLY, &s);
-	if (rc != 0) {
-		s = NULL;
-		error("cannot open store '%s': %s", store, keep_strerror(rc));
+	if (open_read(store, 1, &s) != EXIT_OK)
 		goto out;
-	}
 	if (resolve_from(s, store, argv[optind + 1], &from) != EXIT_OK)
 		goto out;
 

@@ -199,7 +199,14 @@ static int open_for_repair(const char *store, const char *mnt,
 		return error("store '%s' is mounted at '%s': unmount it first "
 			     "('keepfs umount %s'); nothing was changed",
 			     store, mnt, mnt);
-	rc = keep_store_open(store, KEEP_OPEN_WRITE, s);
+	struct keep_secret *sec = NULL;
+	pid = keep_store_lock_owner(store);
+	/* a busy store is told before anyone is asked for a passphrase */
+	if (pid <= 0 && secret_for_store(store, NULL, NULL, &sec) != EXIT_OK)
+		return EXIT_FAILED;
+	rc = pid > 0 ? KEEP_E_LOCKED
+		     : keep_store_open_secret(store, KEEP_OPEN_WRITE, sec, s);
+	secret_free(sec);
 	if (rc == 0)
 		return EXIT_OK;
 	*s = NULL;
@@ -218,7 +225,7 @@ static int open_for_repair(const char *store, const char *mnt,
 		keep_strerror(rc));
 	return rc == KEEP_E_NOTSTORE || rc == KEEP_E_VERSION ||
 		       rc == KEEP_E_CORRUPT || rc == ENOENT || rc == EROFS ||
-		       rc == EACCES
+		       rc == EACCES || rc == KEEP_E_BADKEY
 		   ? EXIT_FAILED
 		   : EXIT_USAGE;
 }
@@ -309,12 +316,21 @@ int cmd_fsck(int argc, char **argv)
 		}
 		status = EXIT_USAGE;
 	} else {
-		rc = keep_store_open(store, KEEP_OPEN_RDONLY, &s);
+		struct keep_secret *sec = NULL;
+		/* --data opens every blob: an encrypted store's secret */
+		if (data &&
+		    secret_for_store(store, NULL, NULL, &sec) != EXIT_OK) {
+			status = EXIT_USAGE;
+			goto out;
+		}
+		rc = keep_store_open_secret(store, KEEP_OPEN_RDONLY, sec, &s);
+		secret_free(sec);
 		if (rc != 0) {
 			fprintf(stderr, "keepfs: cannot open store '%s': %s\n",
 				store, keep_strerror(rc));
 			if (rc == KEEP_E_NOTSTORE || rc == KEEP_E_VERSION ||
-			    rc == KEEP_E_CORRUPT || rc == ENOENT)
+			    rc == KEEP_E_CORRUPT || rc == ENOENT ||
+			    rc == KEEP_E_BADKEY)
 				status = EXIT_FAILED;
 			goto out;
 		}

@@ -527,12 +527,8 @@ int cmd_log(int argc, char **argv)
 		return usage_error("log", "too many arguments");
 	}
 	l.path = *rel ? rel : ".";
-	rc = keep_store_open(store, KEEP_OPEN_RDONLY, &l.s);
-	if (rc) {
-		l.s = NULL;
-		error("cannot open store '%s': %s", store, keep_strerror(rc));
+	if (open_read(store, l.patch, &l.s) != EXIT_OK)
 		goto out;
-	}
 	rc = keep_history(l.s, rel, take_version, &l);
 	if (rc) {
 		error("cannot read the history of '%s' in '%s': %s", l.path,

@@ -33,10 +33,17 @@ const char usage_mount[] =
 	"and logs to syslog; with -f the daemon stays in the foreground and\n"
 	"logs to stderr.\n"
 	"\n"
+	"An encrypted store's passphrase or key file comes from passfile= or\n"
+	"keyfile=, else KEEPFS_PASSPHRASE_FILE or KEEPFS_KEY_FILE, else the\n"
+	"systemd credential keepfs.passphrase or keepfs.key\n"
+	"($CREDENTIALS_DIRECTORY), else the terminal.  A wrong one mounts\n"
+	"nothing and changes nothing.\n"
+	"\n"
 	"options:\n"
 	"   -o OPTS           comma-separated mount options (may repeat):\n"
 	"                     commit_interval=SECONDS, dirty_limit=SIZE,\n"
-	"                     snapdir=visible|hidden, ro, rw, allow_other,\n"
+	"                     snapdir=visible|hidden, passfile=FILE,\n"
+	"                     keyfile=FILE, ro, rw, allow_other,\n"
 	"                     allow_root, default_permissions, debug,\n"
 	"                     max_read=N; see keepfs-mount(8)\n"
 	"   -f, --foreground  do not daemonize; log to stderr\n"
@@ -254,6 +261,7 @@ static void daemon_child(struct kfs_config *cfg, int ready_fd)
 	keep_log_set_sink(syslog_sink, NULL);
 	keep_log_set_level(LOG_NOTICE);
 	status = kfs_run(cfg, ready_fd);
+	secret_free(cfg->secret);
 	kfs_config_release(cfg);
 	closelog();
 	_exit(status);
@@ -341,6 +349,10 @@ static int do_mount(struct mount_req *req)
 		status = EXIT_OK;
 		goto out;
 	}
+	/* asked for here, on the caller's terminal, before the fork */
+	if (secret_for_store(store, cfg.passfile, cfg.keyfile, &cfg.secret) !=
+	    EXIT_OK)
+		goto out;
 
 	cfg.store_path = store;
 	cfg.mountpoint = mnt;
@@ -383,6 +395,7 @@ out:
 		free(opts);
 	free(store);
 	free(mnt);
+	secret_free(cfg.secret);
 	kfs_config_release(&cfg);
 	return status;
 }

@@ -229,7 +229,11 @@ static int target_open(struct snap_target *t)
 	int rc;
 	pid_t pid;
 
-	rc = keep_store_open(t->store, flags, &t->s);
+	struct keep_secret *sec = NULL;
+	if (!t->mnt && secret_for_store(t->store, NULL, NULL, &sec) != EXIT_OK)
+		return EXIT_FAILED;
+	rc = keep_store_open_secret(t->store, flags, sec, &t->s);
+	secret_free(sec);
 	if (rc == 0) {
 		t->writable = !t->mnt;
 		return EXIT_OK;

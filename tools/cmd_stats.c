@@ -57,6 +57,8 @@ static void print_human(const char *store, const char *mnt, pid_t pid,
 	else
 		printf("mounted at:        -\n");
 	printf("format version:    %" PRIu32 "\n", st->format_version);
+	printf("encrypted:         %s\n",
+	       st->encrypted ? "yes (XChaCha20-Poly1305)" : "no");
 	printf("uuid:              %s\n", st->uuid);
 	printf("block size:        %s\n",
 	       human_bytes(st->block_size, a, sizeof(a)));
@@ -110,6 +112,7 @@ static void print_json(const char *store, const char *mnt, pid_t pid,
 	else
 		fputs(", \"daemon_pid\": null", stdout);
 	printf(", \"format_version\": %" PRIu32, st->format_version);
+	printf(", \"encrypted\": %s", st->encrypted ? "true" : "false");
 	fputs(", \"uuid\": ", stdout);
 	json_string(st->uuid);
 	printf(", \"block_size\": %" PRIu32, st->block_size);

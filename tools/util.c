@@ -588,19 +588,26 @@ char *tree_path(const char *p, const char *mnt)
 	return r;
 }
 
-int open_writable(const char *store, struct keep_store **s)
+int open_read(const char *store, int contents, struct keep_store **s)
 {
-	int rc = keep_store_open(store, KEEP_OPEN_WRITE, s);
-	pid_t pid;
-	char comm[64];
+	struct keep_secret *sec = NULL;
+	int rc;
 
+	*s = NULL;
+	if (contents && secret_for_store(store, NULL, NULL, &sec) != EXIT_OK)
+		return EXIT_FAILED;
+	rc = keep_store_open_secret(store, KEEP_OPEN_RDONLY, sec, s);
+	secret_free(sec);
 	if (rc == 0)
 		return EXIT_OK;
 	*s = NULL;
-	if (rc != KEEP_E_LOCKED)
-		return error("cannot open store '%s': %s", store,
-			     keep_strerror(rc));
-	pid = keep_store_lock_owner(store);
+	return error("cannot open store '%s': %s", store, keep_strerror(rc));
+}
+
+static int busy(const char *store, pid_t pid)
+{
+	char comm[64];
+
 	if (pid > 0)
 		return error("store '%s' is busy: process %d (%s) has it open "
 			     "for writing; try again when it is done",
@@ -609,6 +616,30 @@ int open_writable(const char *store, struct keep_store **s)
 	return error("store '%s' is busy: another process has it open for "
 		     "writing",
 		     store);
+}
+
+int open_writable(const char *store, struct keep_store **s)
+{
+	struct keep_secret *sec = NULL;
+	pid_t pid;
+
+	*s = NULL;
+	/* a busy store is told before anyone is asked for a passphrase */
+	pid = keep_store_lock_owner(store);
+	if (pid > 0)
+		return busy(store, pid);
+	if (secret_for_store(store, NULL, NULL, &sec) != EXIT_OK)
+		return EXIT_FAILED;
+	int rc = keep_store_open_secret(store, KEEP_OPEN_WRITE, sec, s);
+	secret_free(sec);
+	if (rc == 0)
+		return EXIT_OK;
+	*s = NULL;
+	if (rc != KEEP_E_LOCKED)
+		return error("cannot open store '%s': %s%s", store,
+			     keep_strerror(rc),
+			     rc == KEEP_E_BADKEY ? "; nothing was changed" : "");
+	return busy(store, keep_store_lock_owner(store));
 }
 
 const char *file_type_name(uint32_t mode)

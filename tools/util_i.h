@@ -59,6 +59,7 @@ int cmd_config(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_ctl_ping(int argc, char **argv);
 int cmd_retain_now(int argc, char **argv);
+int cmd_key(int argc, char **argv);
 
 int ctl_snapshot(struct kfs_ctl *c, int argc, char **argv);
 int ctl_restore(struct kfs_ctl *c, int argc, char **argv);
@@ -66,8 +67,10 @@ int ctl_gc(struct kfs_ctl *c, int argc, char **argv);
 int ctl_config(struct kfs_ctl *c, int argc, char **argv);
 int ctl_ping(struct kfs_ctl *c, int argc, char **argv);
 int ctl_retain_now(struct kfs_ctl *c, int argc, char **argv);
+int ctl_key_change(struct kfs_ctl *c, int argc, char **argv);
 
 extern const char usage_init[];
+extern const char usage_key[];
 extern const char usage_mount[];
 extern const char usage_mount_helper[];
 extern const char usage_umount[];
@@ -177,6 +180,23 @@ const struct mount_entry *mounts_find_store(const struct mount_entry *m,
  */
 int resolve_target(const char *arg, char **store, char **mnt);
 
+/* ---- secrets of encrypted stores (secret.c) ------------------------------ */
+
+struct keep_secret;
+struct keep_secret *secret_new(int kind, size_t cap); /* guarded memory */
+void secret_free(struct keep_secret *s);	      /* wipes; NULL ok */
+/* Read a passphrase file (one trailing newline dropped) or a key file
+ * (exactly KEEP_KEYFILE_BYTES).  EXIT_OK or EXIT_FAILED (said why). */
+int secret_from_file(const char *path, int kind, struct keep_secret **out);
+/* Ask for a passphrase on the terminal without echo; twice: a new one,
+ * asked again to be sure.  EXIT_OK or EXIT_FAILED (said why). */
+int secret_prompt(const char *store, int twice, struct keep_secret **out);
+/* The secret that opens store: NULL for a plain store; else from
+ * passfile or keyfile (either may be NULL), the environment, a systemd
+ * credential or the terminal.  EXIT_OK or EXIT_FAILED (said why). */
+int secret_for_store(const char *store, const char *passfile,
+		     const char *keyfile, struct keep_secret **out);
+
 /* A path relative to the root of the tree, from what the user gave:
  * leading and trailing slashes go, an absolute path inside mnt (may be
  * NULL) is made relative.  Returns NULL after saying why for "." or ".."
@@ -200,9 +220,13 @@ struct keep_store;
 int find_version(struct keep_store *s, const char *store, const char *what,
 		 uint64_t *commit);
 
-/* Open an unmounted store for writing, or print why not (busy: which
- * process holds it) and return EXIT_FAILED. */
+/* Open an unmounted store for writing (an encrypted one with its
+ * secret, see secret_for_store), or print why not (busy: which process
+ * holds it; a wrong secret) and return EXIT_FAILED. */
 int open_writable(const char *store, struct keep_store **s);
+/* Open a store read-only; contents: files' contents will be read, so an
+ * encrypted store's secret is needed.  EXIT_OK or EXIT_FAILED (said). */
+int open_read(const char *store, int contents, struct keep_store **s);
 
 /* ---- values --------------------------------------------------------------- */
 

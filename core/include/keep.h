@@ -33,8 +33,9 @@ extern "C" {
 
 #define KEEP_VERSION_STRING "0.1.0"
 
-/* Store format version written by this build; newer stores are refused. */
-#define KEEP_FORMAT_VERSION 1
+/* Newest store format this build reads and writes (2: an encrypted store;
+ * a plain one is still written as 1); newer stores are refused. */
+#define KEEP_FORMAT_VERSION 2
 
 /* Our own error codes (negative). */
 enum {
@@ -47,6 +48,9 @@ enum {
 	KEEP_E_NOMEM = -7,    /* out of memory */
 	KEEP_E_EXISTS = -8,   /* keep_store_init: the path already holds data */
 	KEEP_E_INVAL = -9,    /* invalid argument to a core function */
+	KEEP_E_NEEDKEY = -10, /* the store is encrypted and was opened
+				 without its key */
+	KEEP_E_BADKEY = -11,  /* wrong passphrase or key file */
 };
 
 const char *keep_strerror(int rc);
@@ -73,11 +77,28 @@ int keep_log_get_level(void);
 
 struct keep_store;
 
+/*
+ * What unlocks an encrypted store: a passphrase (any bytes, stretched
+ * with Argon2id) or the contents of a key file (exactly
+ * KEEP_KEYFILE_BYTES random bytes).  The bytes are only read during the
+ * call they are passed to; the caller wipes them.
+ */
+enum { KEEP_SECRET_PASSPHRASE = 1, KEEP_SECRET_KEYFILE = 2 };
+#define KEEP_KEYFILE_BYTES 32
+
+struct keep_secret {
+	int kind; /* KEEP_SECRET_* */
+	const void *data;
+	size_t len;
+};
+
 struct keep_init_opts {
 	uint32_t block_size; /* 0: default (KEEP_DEFAULT_BLOCK_SIZE) */
 	uint32_t page_size;  /* SQLite page size; 0: default */
 	uint32_t uid, gid;   /* owner of the root directory */
 	uint32_t root_mode;  /* permission bits of the root; 0: 0755 */
+	/* NULL: a plain store; else an encrypted one, unlocked by this */
+	const struct keep_secret *encrypt;
 };
 
 #define KEEP_DEFAULT_BLOCK_SIZE (32 * 1024)
@@ -109,6 +130,38 @@ enum {
  * KEEP_E_CORRUPT, or an errno.
  */
 int keep_store_open(const char *path, unsigned flags, struct keep_store **out);
+
+/*
+ * Open an encrypted store with its secret (a plain store too, when secret
+ * is NULL: keep_store_open is this with NULL).  Without the secret an
+ * encrypted store opens read-only only: names, sizes, times and history
+ * are readable, file contents are not (KEEP_E_NEEDKEY), and a writable
+ * open is refused with KEEP_E_NEEDKEY.  A wrong secret is KEEP_E_BADKEY,
+ * told before anything in the store is written.  A secret for a plain
+ * store is KEEP_E_INVAL.
+ */
+int keep_store_open_secret(const char *path, unsigned flags,
+			   const struct keep_secret *secret,
+			   struct keep_store **out);
+
+/* Zero a secret's bytes (len becomes 0).  NULL is a no-op. */
+void keep_secret_wipe(struct keep_secret *secret);
+
+/* 0 if the store at path (or of s) is plain; if it is encrypted, what
+ * unlocks it (KEEP_SECRET_PASSPHRASE or KEEP_SECRET_KEYFILE); < 0 (a
+ * keep_store_open error) if it cannot be told. */
+int keep_store_encrypted(const char *path);
+int keep_store_is_encrypted(const struct keep_store *s);
+
+/*
+ * Re-wrap an encrypted store's master key: from now on new_secret opens
+ * it and old_secret no longer does.  No data is rewritten.  s must be
+ * writable and opened with its secret; old_secret must open it too.
+ * Returns 0, KEEP_E_BADKEY (old_secret is wrong), KEEP_E_INVAL (a plain
+ * store, a key file of the wrong size), KEEP_E_NEEDKEY, or an errno.
+ */
+int keep_key_change(struct keep_store *s, const struct keep_secret *old_secret,
+		    const struct keep_secret *new_secret);
 
 /* Reclaim inodes left with no links, commit outstanding changes (if
  * writable) durably, and close.  Returns the commit's result; the handle is
@@ -882,6 +935,7 @@ struct keep_stats {
 	uint64_t db_bytes;	   /* store.db + store.db-wal on disk */
 	uint32_t block_size;
 	uint32_t format_version;
+	int encrypted;
 	char uuid[37];
 };
 

@@ -3,7 +3,10 @@
 # "systemd-analyze verify" (unit names match their mount points, every
 # setting is known, commands exist), and agree with each other: the
 # automount and the service name the mount's Where=, the mount's What= is
-# the store its RequiresMountsFor= waits for, and its Type= is keepfs.
+# the store its RequiresMountsFor= waits for, and its Type= is keepfs; the
+# service that mounts an encrypted store hands keepfs the credential name
+# it reads.  verify checks that ExecStart='s binary exists: /usr/bin/keepfs
+# is linked to the keepfs under test for the while, if it is not there.
 . "${KFS_LIB:-$(dirname "$0")/../lib.sh}"
 require_cmd systemd-analyze systemd-escape
 
@@ -12,9 +15,14 @@ T=$KFS_TMP
 U=$(cd "$(dirname "$0")/../../docs/systemd" && pwd)
 cp "$U"/* "$T/"
 
-run_ok "systemd-analyze verify of the three units" \
+if [ ! -e /usr/bin/keepfs ]; then
+	ln -s "$KEEPFS" /usr/bin/keepfs
+	kfs_track_file /usr/bin/keepfs
+fi
+run_ok "systemd-analyze verify of the four units" \
 	systemd-analyze verify --man=no --generators=no \
-	"$T/srv-agent.mount" "$T/srv-agent.automount" "$T/mcp-agent.service"
+	"$T/srv-agent.mount" "$T/srv-agent.automount" "$T/mcp-agent.service" \
+	"$T/keepfs-vault.service"
 is "$KFS_ERR" "" "with nothing to say"
 
 setting() { sed -n "s/^$2=//p" "$T/$1"; }
@@ -26,6 +34,19 @@ like "$(setting mcp-agent.service ReadWritePaths)" "^$where\$" "and may write th
 is "$(setting srv-agent.mount Type)" "keepfs" "the mount's type is keepfs (mount.keepfs)"
 is "$(setting srv-agent.mount RequiresMountsFor)" "$(setting srv-agent.mount What)" \
 	"the mount waits for the file system of its store"
+
+cred=$(setting keepfs-vault.service LoadCredential)
+is "${cred%%:*}" "keepfs.passphrase" "the vault's credential has the name keepfs reads"
+like "$(setting keepfs-vault.service ExecStart)" "^/usr/bin/keepfs mount $(setting keepfs-vault.service RequiresMountsFor) " \
+	"it mounts the store its RequiresMountsFor= waits for"
+# the credential reaches keepfs as systemd hands it over
+mkdir -p "$T/creds" "$T/mnt"
+printf 'vault words\n' >"$T/pass"
+"$KEEPFS" init --passphrase-file "$T/pass" "$T/vault" >/dev/null
+cp "$T/pass" "$T/creds/${cred%%:*}"
+CREDENTIALS_DIRECTORY=$T/creds kfs_mount "$T/vault" "$T/mnt" || bail_out "mount with the credential failed"
+pass "a mount finds the passphrase in \$CREDENTIALS_DIRECTORY/${cred%%:*}"
+kfs_umount "$T/mnt"
 
 # a unit whose name does not match is refused: the check can fail
 sed "s|^Where=.*|Where=/srv/elsewhere|" "$U/srv-agent.mount" >"$T/srv-agent.mount"
