@@ -171,14 +171,14 @@ int keep_unpack(struct keep_codec *c, const struct keep_keys *keys,
 
 	*why = NULL;
 	if (keep_crc32c(src, srclen) != crc) {
-		*why = "its stored bytes do not match their checksum";
+		*why = "stored bytes do not match their checksum";
 		return KEEP_E_CORRUPT;
 	}
 	if (flags & BLOB_SEALED) {
 		if (!keys)
 			return KEEP_E_NEEDKEY;
 		if (srclen < CRYPT_OVERHEAD) {
-			*why = "it is too short to be sealed";
+			*why = "is too short to be sealed";
 			return KEEP_E_CORRUPT;
 		}
 		size_t n = srclen - CRYPT_OVERHEAD;
@@ -190,13 +190,13 @@ int keep_unpack(struct keep_codec *c, const struct keep_keys *keys,
 				return rc;
 			to = c->opened;
 		} else if (n != size) {
-			*why = "it has the wrong size";
+			*why = "has the wrong size";
 			return KEEP_E_CORRUPT;
 		}
 		if (crypt_open(keys, src, srclen, hash, KEEP_HASH_BYTES,
 			       to) != 0) {
-			*why = "its seal does not open (damaged, or not of "
-			       "this store)";
+			*why = "seal does not open (damaged, or not of this "
+			       "store)";
 			return KEEP_E_CORRUPT;
 		}
 		src = to;
@@ -206,7 +206,7 @@ int keep_unpack(struct keep_codec *c, const struct keep_keys *keys,
 	}
 	rc = keep_decode(c, src, srclen, flags & BLOB_ZSTD, dst, size);
 	if (rc == KEEP_E_CORRUPT)
-		*why = "it does not decode";
+		*why = "does not decode";
 	return rc;
 }
 

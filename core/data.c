@@ -598,8 +598,10 @@ int keep_read(struct keep_store *s, uint64_t view, uint64_t ino, uint64_t off,
 	pthread_mutex_unlock(&s->mu);
 
 	struct rslot *slot = !rc && nf ? db_reader_get(s) : NULL;
+	uint64_t bad = off; /* the block that failed */
 	for (size_t i = 0; !rc && i < nf; i++) {
 		uint64_t bstart = f[i].idx * bs;
+		bad = bstart;
 		uint64_t lo = off > bstart ? off : bstart;
 		uint64_t hi = end < bstart + bs ? end : bstart + bs;
 		if (lo == bstart && hi == bstart + bs) {
@@ -617,9 +619,15 @@ int keep_read(struct keep_store *s, uint64_t view, uint64_t ino, uint64_t off,
 			memcpy(out + (lo - off), tmp + (lo - bstart), (size_t)(hi - lo));
 	}
 	db_reader_put(slot);
-	if (rc == EIO)
-		keep_log(LOG_ERR, "inode %llu: damaged data near offset %llu",
-			 (unsigned long long)ino, (unsigned long long)off);
+	if (rc == EIO && view == KEEP_LIVE)
+		keep_log(LOG_ERR, "inode %llu in the live tree: damaged data "
+				  "in the block at offset %llu",
+			 (unsigned long long)ino, (unsigned long long)bad);
+	else if (rc == EIO)
+		keep_log(LOG_ERR, "inode %llu in commit %llu: damaged data in "
+				  "the block at offset %llu",
+			 (unsigned long long)ino, (unsigned long long)view,
+			 (unsigned long long)bad);
 	free(tmp);
 	free(f);
 	if (!rc)

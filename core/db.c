@@ -2168,14 +2168,18 @@ int db_exclusive(struct keep_store *s,
 
 struct checker {
 	struct keep_store *s;
-	keep_problem_cb cb;
-	void *ctx;
-	uint64_t problems;
+	struct fsck *f;
+	uint64_t lo, hi; /* the commits being checked (FSCK_LIVE: live) */
 };
 
-static void problem(struct checker *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void problem(struct checker *c, const char *fmt, ...)
+/* INT64_MAX: FSCK_END in a query */
+#define SQL_END "9223372036854775807"
+
+static void problem(struct checker *c, const struct fsck_subject *subj,
+		    unsigned flags, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void problem(struct checker *c, const struct fsck_subject *subj,
+		    unsigned flags, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -2183,13 +2187,22 @@ static void problem(struct checker *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	c->problems++;
-	if (c->cb)
-		c->cb(c->ctx, msg);
+	fsck_report(c->f, subj, flags, msg);
 }
 
-/* Run a query whose every row is a problem; the first column is a text
- * description made by the query itself. */
+static uint64_t col_u64(sqlite3_stmt *st, int i, uint64_t dflt)
+{
+	if (i >= sqlite3_column_count(st) ||
+	    sqlite3_column_type(st, i) == SQLITE_NULL)
+		return dflt;
+	return (uint64_t)sqlite3_column_int64(st, i);
+}
+
+/* Run a query whose every row is a problem.  Column 0 is its text; the
+ * others, where the query has them and they are not NULL, say what it is
+ * about: 1 an inode, 2 and 3 an entry (parent, name), 4 a block index of
+ * the inode, 5 and 6 the commits [lo, hi) concerned (by default the view
+ * being checked), 7 KEEP_PROBLEM_* flags. */
 static int check_rows(struct checker *c, const char *sql, const char *label)
 {
 	sqlite3_stmt *st;
@@ -2199,11 +2212,29 @@ static int check_rows(struct checker *c, const char *sql, const char *label)
 		return db_err(c->s->db->h, sqlite3_errcode(c->s->db->h), label);
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		if (++n > 100) {
-			problem(c, "%s: more problems not listed", label);
+			problem(c, NULL, 0, "%s: more problems not listed", label);
 			break;
 		}
 		const unsigned char *t = sqlite3_column_text(st, 0);
-		problem(c, "%s: %s", label, t ? (const char *)t : "?");
+		struct fsck_subject subj = {
+			.ino = col_u64(st, 1, 0),
+			.parent = col_u64(st, 2, 0),
+			.offset = -1,
+			.lo = col_u64(st, 5, c->lo),
+			.hi = col_u64(st, 6, c->hi),
+		};
+		if (subj.parent && sqlite3_column_count(st) > 3) {
+			subj.name = sqlite3_column_blob(st, 3);
+			subj.name_len = (size_t)sqlite3_column_bytes(st, 3);
+			if (!subj.name)
+				subj.name = "";
+		}
+		if (col_u64(st, 4, UINT64_MAX) != UINT64_MAX)
+			subj.offset = (int64_t)(col_u64(st, 4, 0) *
+						c->s->block_size);
+		problem(c, subj.ino || subj.parent ? &subj : NULL,
+			(unsigned)col_u64(st, 7, 0), "%s: %s", label,
+			t ? (const char *)t : "?");
 	}
 	sqlite3_finalize(st);
 	return src == SQLITE_ROW || src == SQLITE_DONE
@@ -2214,11 +2245,15 @@ static int check_rows(struct checker *c, const char *sql, const char *label)
 /* The views checked for shape: the live tree and the newest commit. */
 #define VIS_LIVE "died IS NULL"
 
-static int check_view(struct checker *c, const char *vis, const char *vname)
+static int check_view(struct checker *c, const char *vis, const char *vname,
+		      uint64_t lo, uint64_t hi)
 {
 	char sql[2048];
 	int rc = 0;
 	char label[96];
+
+	c->lo = lo;
+	c->hi = hi;
 
 #define CHECK(fmt, what, ...)                                              \
 	do {                                                               \
@@ -2230,24 +2265,24 @@ static int check_view(struct checker *c, const char *vis, const char *vname)
 
 	CHECK("WITH i AS (SELECT * FROM inodes WHERE %s), "
 	      "d AS (SELECT * FROM dirents WHERE %s) "
-	      "SELECT 'entry ' || d.id || ' names missing inode ' || d.ino "
-	      "FROM d WHERE NOT EXISTS (SELECT 1 FROM i WHERE i.ino = d.ino)",
+	      "SELECT 'entry ' || d.id || ' names missing inode ' || d.ino, "
+	      "NULL, d.parent, d.name FROM d WHERE NOT EXISTS (SELECT 1 FROM i WHERE i.ino = d.ino)",
 	      "entry without inode", vis, vis);
 	CHECK("WITH i AS (SELECT * FROM inodes WHERE %s), "
 	      "d AS (SELECT * FROM dirents WHERE %s) "
-	      "SELECT 'entry ' || d.id || ' in missing or non-directory ' || d.parent "
-	      "FROM d WHERE NOT EXISTS (SELECT 1 FROM i WHERE i.ino = d.parent "
+	      "SELECT 'entry ' || d.id || ' in missing or non-directory ' || d.parent, "
+	      "NULL, d.parent, d.name FROM d WHERE NOT EXISTS (SELECT 1 FROM i WHERE i.ino = d.parent "
 	      "AND (i.mode & 61440) = 16384)",
 	      "entry in a non-directory", vis, vis);
 	CHECK("WITH d AS (SELECT * FROM dirents WHERE %s) "
-	      "SELECT 'name ' || quote(name) || ' twice in directory ' || parent "
-	      "FROM d GROUP BY parent, name HAVING count(*) > 1",
+	      "SELECT 'name ' || quote(name) || ' twice in directory ' || parent, "
+	      "NULL, parent, name FROM d GROUP BY parent, name HAVING count(*) > 1",
 	      "duplicate name", vis);
 	CHECK("WITH i AS (SELECT * FROM inodes WHERE %s), "
 	      "d AS (SELECT * FROM dirents WHERE %s), "
 	      "names AS (SELECT ino, count(*) AS n FROM d GROUP BY ino) "
 	      "SELECT 'inode ' || i.ino || ' has nlink ' || i.nlink || ' but ' || "
-	      "coalesce(names.n, 0) || ' names' FROM i LEFT JOIN names "
+	      "coalesce(names.n, 0) || ' names', i.ino FROM i LEFT JOIN names "
 	      "ON names.ino = i.ino WHERE (i.mode & 61440) != 16384 AND "
 	      "i.nlink > 0 AND i.nlink != coalesce(names.n, 0)",
 	      "link count", vis, vis);
@@ -2256,7 +2291,7 @@ static int check_view(struct checker *c, const char *vis, const char *vname)
 	      "sub AS (SELECT d.parent AS ino, count(*) AS n FROM d JOIN i AS c "
 	      " ON c.ino = d.ino WHERE (c.mode & 61440) = 16384 GROUP BY d.parent) "
 	      "SELECT 'directory ' || i.ino || ' has nlink ' || i.nlink || "
-	      "', expected ' || (2 + coalesce(sub.n, 0)) FROM i LEFT JOIN sub "
+	      "', expected ' || (2 + coalesce(sub.n, 0)), i.ino FROM i LEFT JOIN sub "
 	      "ON sub.ino = i.ino WHERE (i.mode & 61440) = 16384 AND i.nlink > 0 "
 	      "AND i.nlink != 2 + coalesce(sub.n, 0)",
 	      "directory link count", vis, vis);
@@ -2266,7 +2301,7 @@ static int check_view(struct checker *c, const char *vis, const char *vname)
 	      " GROUP BY ino) "
 	      "SELECT 'directory ' || i.ino || ' has ' || coalesce(names.n, 0) || "
 	      "' names, in ' || coalesce(names.p, 'none') || ', recorded parent ' || "
-	      "i.parent FROM i LEFT JOIN names ON names.ino = i.ino "
+	      "i.parent, i.ino FROM i LEFT JOIN names ON names.ino = i.ino "
 	      "WHERE (i.mode & 61440) = 16384 AND i.ino != 1 AND i.nlink > 0 AND "
 	      "(coalesce(names.n, 0) != 1 OR names.p != i.parent)",
 	      "directory names", vis, vis);
@@ -2275,37 +2310,44 @@ static int check_view(struct checker *c, const char *vis, const char *vname)
 	      "r(ino, depth) AS (SELECT 1, 0 UNION "
 	      " SELECT d.ino, r.depth + 1 FROM d JOIN r ON d.parent = r.ino "
 	      " WHERE r.depth < 100000) "
-	      "SELECT 'directory ' || i.ino || ' is not reachable from the root' "
-	      "FROM i WHERE (i.mode & 61440) = 16384 AND i.nlink > 0 AND i.ino NOT IN "
+	      "SELECT 'directory ' || i.ino || ' is not reachable from the root', "
+	      "i.ino FROM i WHERE (i.mode & 61440) = 16384 AND i.nlink > 0 AND i.ino NOT IN "
 	      "(SELECT ino FROM r)",
 	      "tree shape", vis, vis);
-	CHECK("SELECT 'root directory missing' WHERE NOT EXISTS "
+	CHECK("SELECT 'root directory missing', 1 WHERE NOT EXISTS "
 	      "(SELECT 1 FROM inodes WHERE ino = 1 AND (mode & 61440) = 16384 "
 	      "AND %s)",
 	      "root", vis);
 	CHECK("WITH k AS (SELECT * FROM blocks WHERE %s), "
 	      "i AS (SELECT * FROM inodes WHERE %s) "
 	      "SELECT 'block ' || k.idx || ' of inode ' || k.ino || "
-	      "' belongs to no regular file' FROM k WHERE NOT EXISTS "
+	      "' belongs to no regular file', k.ino, NULL, NULL, k.idx "
+	      "FROM k WHERE NOT EXISTS "
 	      "(SELECT 1 FROM i WHERE i.ino = k.ino AND (i.mode & 61440) = 32768)",
 	      "stray block", vis, vis);
 #undef CHECK
 	return rc;
 }
 
+/* subj: the subject columns 1-4 of check_rows; the commits concerned are
+ * those of the overlap, or for a row that ends before it begins those of
+ * its (empty) lifetime, which no view has */
 static int check_versions(struct checker *c, const char *table,
-			  const char *key)
+			  const char *key, const char *subj)
 {
 	char sql[1024];
 	char label[64];
 
 	snprintf(sql, sizeof(sql),
 		 "SELECT '%s ' || %s || ' born ' || born || ' died ' || "
-		 "coalesce(died, 'never') || ' overlaps ' || nb FROM "
+		 "coalesce(died, 'never') || ' overlaps ' || nb, %s, "
+		 "CASE WHEN died <= born THEN born ELSE nb END, "
+		 "CASE WHEN died <= born THEN born ELSE coalesce(died, " SQL_END
+		 ") END FROM "
 		 "(SELECT *, lead(born) OVER (PARTITION BY %s ORDER BY born) AS nb "
 		 "FROM %s) WHERE (nb IS NOT NULL AND (died IS NULL OR died > nb)) "
 		 "OR (died IS NOT NULL AND died <= born)",
-		 table, key, key, table);
+		 table, key, subj, key, table);
 	snprintf(label, sizeof(label), "%s lifetimes", table);
 	return check_rows(c, sql, label);
 }
@@ -2352,11 +2394,19 @@ static int check_snapshots(struct checker *c)
 	return rc;
 }
 
-int db_check(struct keep_store *s, int data, keep_problem_cb cb, void *ctx,
-	     uint64_t *problems)
+/* A damaged blob: the problem names every file block that uses it. */
+static void blob_problem(struct checker *c, uint64_t id, const char *what)
 {
-	struct checker c = {.s = s, .cb = cb, .ctx = ctx};
-	char vis[128];
+	struct fsck_subject subj = {.blob = id, .offset = -1, .hi = FSCK_END};
+
+	problem(c, &subj, KEEP_PROBLEM_DATA, "blob %llu: %s",
+		(unsigned long long)id, what);
+}
+
+int db_check(struct keep_store *s, int data, struct fsck *f)
+{
+	struct checker c = {.s = s, .f = f, .lo = FSCK_LIVE, .hi = FSCK_END};
+	char vis[256];
 	uint64_t last = db_last_commit(s);
 	sqlite3_stmt *st;
 	int rc = 0, src;
@@ -2367,36 +2417,39 @@ int db_check(struct keep_store *s, int data, keep_problem_cb cb, void *ctx,
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *t = (const char *)sqlite3_column_text(st, 0);
 		if (t && strcmp(t, "ok") != 0)
-			problem(&c, "sqlite: %s", t);
+			problem(&c, NULL, 0, "sqlite: %s", t);
 	}
 	sqlite3_finalize(st);
 	if (src != SQLITE_DONE)
 		return db_err(s->db->h, src, "integrity");
 
-	rc = check_versions(&c, "inodes", "ino");
+	rc = check_versions(&c, "inodes", "ino", "ino, NULL, NULL, NULL");
 	if (!rc)
-		rc = check_versions(&c, "dirents", "parent || '/' || hex(name)");
-
+		rc = check_versions(&c, "dirents", "parent || '/' || hex(name)",
+				    "NULL, parent, name, NULL");
 	if (!rc)
-		rc = check_versions(&c, "blocks", "ino || ':' || idx");
+		rc = check_versions(&c, "blocks", "ino || ':' || idx",
+				    "ino, NULL, NULL, idx");
 	if (!rc)
-		rc = check_versions(&c, "xattrs", "ino || ':' || hex(name)");
+		rc = check_versions(&c, "xattrs", "ino || ':' || hex(name)",
+				    "ino, NULL, NULL, NULL");
 	if (!rc)
 		rc = check_rows(&c,
 				"SELECT 'block ' || idx || ' of inode ' || ino || "
-				"' refers to missing blob ' || blob FROM blocks "
-				"WHERE blob NOT IN (SELECT id FROM blobs)",
+				"' refers to missing blob ' || blob, ino, NULL, "
+				"NULL, idx, born, coalesce(died, " SQL_END "), 1 "
+				"FROM blocks WHERE blob NOT IN (SELECT id FROM blobs)",
 				"blob reference");
 	if (!rc) {
 		snprintf(vis, sizeof(vis),
 			 "SELECT 'row born in commit ' || born || ' after the last "
-			 "commit %llu' FROM inodes WHERE born > %llu",
+			 "commit %llu', ino FROM inodes WHERE born > %llu",
 			 (unsigned long long)last, (unsigned long long)last);
 		if (!(s->flags & KEEP_OPEN_WRITE))
 			rc = check_rows(&c, vis, "uncommitted row");
 	}
 	if (!rc)
-		rc = check_view(&c, VIS_LIVE, "live tree");
+		rc = check_view(&c, VIS_LIVE, "live tree", FSCK_LIVE, FSCK_END);
 	if (!rc && last) {
 		snprintf(vis, sizeof(vis),
 			 "born <= %llu AND (died IS NULL OR died > %llu)",
@@ -2404,7 +2457,7 @@ int db_check(struct keep_store *s, int data, keep_problem_cb cb, void *ctx,
 		char vname[48];
 		snprintf(vname, sizeof(vname), "commit %llu",
 			 (unsigned long long)last);
-		rc = check_view(&c, vis, vname);
+		rc = check_view(&c, vis, vname, last, last + 1);
 	}
 	if (!rc)
 		rc = check_snapshots(&c);
@@ -2439,9 +2492,8 @@ int db_check(struct keep_store *s, int data, keep_problem_cb cb, void *ctx,
 					break;
 				}
 				if (urc) {
-					problem(&c, "blob %llu: %s",
-						(unsigned long long)id,
-						why ? why : "it does not decode");
+					blob_problem(&c, id,
+						     why ? why : "does not decode");
 					continue;
 				}
 				if (s->keys)
@@ -2451,8 +2503,7 @@ int db_check(struct keep_store *s, int data, keep_problem_cb cb, void *ctx,
 				if (sqlite3_column_bytes(st, 1) != KEEP_HASH_BYTES ||
 				    memcmp(h, sqlite3_column_blob(st, 1),
 					   KEEP_HASH_BYTES) != 0)
-					problem(&c, "blob %llu: content does not match its hash",
-						(unsigned long long)id);
+					blob_problem(&c, id, "content does not match its hash");
 			}
 			if (!rc && src != SQLITE_DONE)
 				rc = db_err(s->db->h, src, "blobs");
@@ -2461,9 +2512,5 @@ int db_check(struct keep_store *s, int data, keep_problem_cb cb, void *ctx,
 		keep_codec_free(codec);
 		sqlite3_finalize(st);
 	}
-	if (problems)
-		*problems = c.problems;
-	if (rc)
-		return rc;
-	return c.problems ? KEEP_E_CORRUPT : 0;
+	return rc;
 }

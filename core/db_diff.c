@@ -545,8 +545,10 @@ int db_dq_points(struct dq *q, uint64_t ino, uint64_t lo, uint64_t hi,
 
 /* ---- fsck ---------------------------------------------------------------- */
 
+/* Every row of sql is a problem: column 0 its text, and where there are
+ * columns 1 and 2, the inode concerned and the commit. */
 static int check_rows(struct keep_store *s, const char *sql, const char *label,
-		      keep_problem_cb cb, void *ctx, uint64_t *problems)
+		      struct fsck *f)
 {
 	sqlite3_stmt *st;
 	char msg[512];
@@ -557,17 +559,21 @@ static int check_rows(struct keep_store *s, const char *sql, const char *label,
 		return sql_err(s, src, label);
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		const unsigned char *t = sqlite3_column_text(st, 0);
-		if (++n > 100)
+		struct fsck_subject subj = {.offset = -1};
+		if (++n > 100) {
 			snprintf(msg, sizeof(msg),
 				 "%s: more problems not listed", label);
-		else
-			snprintf(msg, sizeof(msg), "%s: %s", label,
-				 t ? (const char *)t : "?");
-		(*problems)++;
-		if (cb)
-			cb(ctx, msg);
-		if (n > 100)
+			fsck_report(f, NULL, 0, msg);
 			break;
+		}
+		snprintf(msg, sizeof(msg), "%s: %s", label,
+			 t ? (const char *)t : "?");
+		if (sqlite3_column_count(st) > 2) {
+			subj.ino = (uint64_t)sqlite3_column_int64(st, 1);
+			subj.lo = (uint64_t)sqlite3_column_int64(st, 2);
+			subj.hi = subj.lo + 1;
+		}
+		fsck_report(f, subj.ino ? &subj : NULL, 0, msg);
 	}
 	sqlite3_finalize(st);
 	return src == SQLITE_ROW || src == SQLITE_DONE ? 0
@@ -579,14 +585,13 @@ static int check_rows(struct keep_store *s, const char *sql, const char *label,
  * in those of the next commit left, where they moved (gc.c) */
 #define UNJOURNALED(tab, col, label)                                           \
 	"SELECT '" label " ' || x.k || ' changed in commit ' || x.c || "       \
-	"' is missing from the journal' FROM (SELECT " col " AS k, born AS c " \
+	"' is missing from the journal', x.k, x.c FROM (SELECT " col " AS k, born AS c " \
 	"FROM " tab " WHERE born >= %llu AND born <= %llu UNION SELECT " col   \
 	", died FROM " tab " WHERE died >= %llu AND died <= %llu) AS x "       \
 	"WHERE NOT EXISTS (SELECT 1 FROM changes WHERE commit_id = "           \
 	"(SELECT min(id) FROM commits WHERE id >= x.c) AND ino = x.k)"
 
-int db_journal_check(struct keep_store *s, keep_problem_cb cb, void *ctx,
-		     uint64_t *problems)
+int db_journal_check(struct keep_store *s, struct fsck *f)
 {
 	static const char *const sqls[] = {
 	    UNJOURNALED("inodes", "ino", "inode"),
@@ -609,24 +614,22 @@ int db_journal_check(struct keep_store *s, keep_problem_cb cb, void *ctx,
 			 j.index, (unsigned long long)j.from,
 			 (unsigned long long)j.upto,
 			 (unsigned long long)j.last);
-		(*problems)++;
-		if (cb)
-			cb(ctx, msg);
+		fsck_report(f, NULL, 0, msg);
 	}
 	/* commits past 'changes_upto' were made without the journal, which
 	 * a writable open notices and restarts the journal after */
 	uint64_t to = j.upto < j.last ? j.upto : j.last;
 	for (size_t i = 0; !rc && j.from && i < sizeof(sqls) / sizeof(sqls[0]);
 	     i++) {
-		unsigned long long f = j.from, t = to;
-		snprintf(sql, sizeof(sql), sqls[i], f, t, f, t);
-		rc = check_rows(s, sql, "change journal", cb, ctx, problems);
+		unsigned long long lo = j.from, hi = to;
+		snprintf(sql, sizeof(sql), sqls[i], lo, hi, lo, hi);
+		rc = check_rows(s, sql, "change journal", f);
 	}
 	snprintf(sql, sizeof(sql),
 		 "SELECT 'row for commit ' || commit_id || ', which does not "
 		 "exist' FROM changes WHERE commit_id NOT IN (SELECT id FROM "
 		 "commits)");
 	if (!rc)
-		rc = check_rows(s, sql, "change journal", cb, ctx, problems);
+		rc = check_rows(s, sql, "change journal", f);
 	return rc;
 }

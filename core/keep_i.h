@@ -18,7 +18,9 @@
  *   restore.c  making the live tree what a view was (keep_restore)
  *   db_restore.c  restore's SQL
  *   umap.c   an inode map and growable arrays
- *   check.c  consistency checks (keep_check)
+ *   fsck.c   consistency checks and repair (keep_check, keep_repair):
+ *            which paths in which views a problem affects
+ *   db_fsck.c  fsck's queries, garbage, the copy before a repair
  */
 #ifndef KEEP_I_H
 #define KEEP_I_H
@@ -431,8 +433,8 @@ int db_view_stats(struct keep_store *s, uint64_t view,
 		  struct keep_view_stats *out);
 
 int db_stats(struct keep_store *s, struct keep_stats *st);
-int db_check(struct keep_store *s, int data, keep_problem_cb cb, void *ctx,
-	     uint64_t *problems);
+struct fsck;
+int db_check(struct keep_store *s, int data, struct fsck *f);
 
 /* ---- data.c ------------------------------------------------------------- */
 
@@ -562,10 +564,8 @@ int gc_setup(struct keep_store *s);
 void db_journal_pause(struct keep_store *s, bool paused);
 /* first commit the journal covers in full; 0 when there is no journal */
 int db_journal_from(struct keep_store *s, uint64_t *from);
-/* fsck: rows changed since the journal began that it does not name;
- * adds to *problems */
-int db_journal_check(struct keep_store *s, keep_problem_cb cb, void *ctx,
-		     uint64_t *problems);
+/* fsck: rows changed since the journal began that it does not name */
+int db_journal_check(struct keep_store *s, struct fsck *f);
 
 /* The prepared queries of one diff (under mu, on s's connection). */
 struct dq;
@@ -601,5 +601,68 @@ int db_dq_points(struct dq *q, uint64_t ino, uint64_t lo, uint64_t hi,
  * as KEEP_DIFF_DATA, _ATTR and _XATTR flags.  Under mu. */
 int diff_objects(struct keep_store *s, uint64_t va, const struct kinode *a,
 		 uint64_t vb, const struct kinode *b, unsigned *flags);
+
+/* ---- fsck.c: problems and what they affect ------------------------------ */
+
+/* A commit id past every commit: [lo, FSCK_END) reaches the live tree,
+ * [FSCK_LIVE, FSCK_END) is the live tree alone. */
+#define FSCK_END ((uint64_t)INT64_MAX)
+#define FSCK_LIVE (FSCK_END - 1)
+
+/* What a problem is about, for finding the paths it affects. */
+struct fsck_subject {
+	uint64_t ino;	    /* an object: its paths; 0: see below */
+	uint64_t parent;    /* with name: the entry name in directory parent */
+	const void *name;
+	size_t name_len;
+	uint64_t blob;	    /* non-zero: every file block that uses it */
+	int64_t offset;	    /* of the object's block concerned, -1: none */
+	uint64_t lo, hi;    /* the commits concerned: [lo, hi) */
+};
+
+/* Count a problem and report it with the places subj (NULL: none)
+ * affects.  An error of finding them stops the check: keep_check
+ * returns it. */
+void fsck_report(struct fsck *f, const struct fsck_subject *subj,
+		 unsigned flags, const char *what);
+/* non-zero once an error stopped finding places */
+int fsck_failed(const struct fsck *f);
+
+/* ---- db_fsck.c: fsck's queries --------------------------------------- */
+
+struct fq;
+int db_fq_open(struct keep_store *s, struct fq **out);
+void db_fq_close(struct fq *q); /* NULL: no-op */
+/* The entries naming ino at some commit in [lo, hi), by birth; died is
+ * FSCK_END for a live one.  cb must not call db_fq_names. */
+typedef int (*db_fname_cb)(void *ctx, uint64_t parent, const void *name,
+			   size_t len, uint64_t born, uint64_t died);
+int db_fq_names(struct fq *q, uint64_t ino, uint64_t lo, uint64_t hi,
+		db_fname_cb cb, void *ctx);
+/* The block rows that use blob. */
+typedef int (*db_fblock_cb)(void *ctx, uint64_t ino, uint64_t idx,
+			    uint64_t born, uint64_t died);
+int db_fq_blob_blocks(struct fq *q, uint64_t blob, db_fblock_cb cb,
+		      void *ctx);
+/* The snapshots of commits in [lo, hi), by commit. */
+typedef int (*db_fsnap_cb)(void *ctx, const void *name, size_t len,
+			   uint64_t commit);
+int db_fq_snaps(struct fq *q, uint64_t lo, uint64_t hi, db_fsnap_cb cb,
+		void *ctx);
+/* How many commits in [lo, hi) no snapshot names, the lowest, the
+ * highest. */
+int db_fq_commits(struct fq *q, uint64_t lo, uint64_t hi, uint64_t *n,
+		  uint64_t *first, uint64_t *last);
+/* keep_garbage's counts; db_garbage_drop deletes the garbage (inside the
+ * caller's transaction) and counts what it deleted. */
+int db_garbage(struct keep_store *s, struct keep_garbage *g);
+int db_garbage_drop(struct keep_store *s, struct keep_garbage *g);
+/* PRAGMA quick_check: *ok false when SQLite finds damage. */
+int db_integrity_ok(struct keep_store *s, bool *ok);
+/* Give every free page back (incremental auto-vacuum stores). */
+int db_vacuum_free(struct keep_store *s);
+/* Copy the database (with what the WAL holds) into the new file `file`
+ * (made 0600; EEXIST if it exists).  On failure no file is left. */
+int db_backup(struct keep_store *s, const char *file);
 
 #endif /* KEEP_I_H */

@@ -854,26 +854,6 @@ int keep_stats(struct keep_store *s, struct keep_stats *out)
 	return 0;
 }
 
-int keep_check(struct keep_store *s, int data, keep_problem_cb cb, void *ctx,
-	       uint64_t *problems)
-{
-	uint64_t n = 0;
-	int rc;
-
-	pthread_mutex_lock(&s->mu);
-	rc = ns_flush(s);
-	if (!rc)
-		rc = db_check(s, data, cb, ctx, &n);
-	if (rc == 0 || rc == KEEP_E_CORRUPT) {
-		int rc2 = db_journal_check(s, cb, ctx, &n);
-		rc = rc2 ? rc2 : n ? KEEP_E_CORRUPT : 0;
-	}
-	pthread_mutex_unlock(&s->mu);
-	if (problems)
-		*problems = n;
-	return rc;
-}
-
 /* ---- space ----------------------------------------------------------- */
 
 /* Free space the backing file system must keep beyond pending data, so a

@@ -948,17 +948,96 @@ int keep_stats(struct keep_store *s, struct keep_stats *out);
 /* ---- consistency ------------------------------------------------------- */
 
 /*
+ * A place a problem affects: a path in one view.  Views are the live
+ * tree, a snapshot, or journal commits (commits no snapshot names; a run
+ * of them where the path is the same is one place).
+ */
+enum {
+	KEEP_AFFECT_LIVE = 1,
+	KEEP_AFFECT_SNAPSHOT = 2,
+	KEEP_AFFECT_COMMITS = 3,
+};
+
+struct keep_affect {
+	int view;	      /* KEEP_AFFECT_* */
+	const char *snapshot; /* _SNAPSHOT: its name (bytes, no NUL) */
+	uint64_t first, last; /* _SNAPSHOT: its commit (both); _COMMITS:
+				 the lowest and the highest commit */
+	uint64_t commits;     /* _COMMITS: how many commits */
+	/* 0: path starts at the root ("/a/b", "/" for the root itself).
+	 * Else no path to the root was found (no name, a cycle): path is
+	 * below the directory or file with this inode number ("" for
+	 * itself, "/x" for its entry x). */
+	uint64_t inode;
+	const char *path;
+	int64_t offset; /* the damaged block's offset in the file; -1: none */
+};
+
+#define KEEP_AFFECTS_MAX 10
+
+enum {
+	KEEP_PROBLEM_DATA = 1 << 0, /* file contents are damaged or missing */
+};
+
+struct keep_problem {
+	const char *what; /* one line, e.g. "blob 17: does not decode" */
+	unsigned flags;	  /* KEEP_PROBLEM_* */
+	/* The places affected, live tree first, then snapshots by commit,
+	 * then journal commits; at most KEEP_AFFECTS_MAX, `more` counts the
+	 * rest.  None when the problem is about no file (a snapshot row, the
+	 * journal, SQLite's own structure, a blob nothing uses). */
+	const struct keep_affect *affects;
+	size_t naffects;
+	uint64_t more;
+};
+
+/*
  * Check the store's invariants (SQLite integrity, references, link counts,
  * overlapping lifetimes, tree shape of the live view and of the newest
  * commit, the change journal of keep_diff; with data != 0 also decode
  * every blob and check its hash).
- * Each problem is passed to cb (may be NULL) as one line of text.
+ * Each problem is passed to cb (may be NULL); what it points to lives
+ * until cb returns.
  * Returns 0 when clean, KEEP_E_CORRUPT when problems were found, or an
  * error that stopped the check.  *problems (may be NULL) gets the count.
  */
-typedef void (*keep_problem_cb)(void *ctx, const char *problem);
+typedef void (*keep_problem_cb)(void *ctx, const struct keep_problem *p);
 int keep_check(struct keep_store *s, int data, keep_problem_cb cb, void *ctx,
 	       uint64_t *problems);
+
+/*
+ * Garbage: what no view can see, which keep_repair may drop.  Rows: row
+ * versions (inodes, entries, blocks, xattrs) with died set and no commit
+ * left in [born, died).  Blobs: blobs no block row but such garbage
+ * references (but the one with the highest id, which always stays: see
+ * keep_gc).  Garbage is
+ * not a problem; keep_gc drops what its own bookkeeping knows of, this
+ * finds all of it (one pass over every table).
+ */
+struct keep_garbage {
+	uint64_t rows;
+	uint64_t blobs;
+	uint64_t blob_bytes; /* stored bytes of those blobs */
+};
+
+int keep_garbage(struct keep_store *s, struct keep_garbage *out);
+
+struct keep_repair_result {
+	struct keep_garbage dropped;
+	char backup[4200]; /* the copy taken first; "" when nothing changed */
+};
+
+/*
+ * Drop the garbage (see keep_garbage), after copying the database to
+ * STORE/store.db.before-repair-YYYYmmddTHHMMSSZ (online backup, the file
+ * mode 0600).  Nothing else changes: every view shows exactly what it
+ * showed.  With no garbage nothing is copied or changed.  s must be
+ * writable (which an unmounted store is).  Returns 0, EROFS (read-only
+ * handle), KEEP_E_CORRUPT (SQLite finds the database itself damaged:
+ * deleting rows there is not safe, so nothing is done), or an error of
+ * the copy or of the change (which then changes nothing).
+ */
+int keep_repair(struct keep_store *s, struct keep_repair_result *out);
 
 #ifdef __cplusplus
 }

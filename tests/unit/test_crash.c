@@ -264,12 +264,12 @@ struct problems {
 	int lines;
 };
 
-static void count_problem(void *ctx, const char *problem)
+static void count_problem(void *ctx, const struct keep_problem *problem)
 {
 	struct problems *p = ctx;
 
 	p->lines++;
-	diag("problem: %s", problem);
+	diag("problem: %s", problem->what);
 }
 
 static void make_damaged(const char *name, struct keep_store **out)

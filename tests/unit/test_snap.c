@@ -1040,12 +1040,12 @@ static void t_ino_limit(void)
 
 /* ---- keep_check on damaged snapshot rows --------------------------------- */
 
-static void count_problem(void *ctx, const char *problem)
+static void count_problem(void *ctx, const struct keep_problem *p)
 {
 	int *n = ctx;
 
-	diag("problem: %s", problem);
-	if (strstr(problem, "snapshot"))
+	diag("problem: %s", p->what);
+	if (strstr(p->what, "snapshot"))
 		(*n)++;
 }
 
