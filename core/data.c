@@ -24,6 +24,7 @@
  *     last commit; it is maintained only when rows change.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -535,6 +536,54 @@ static int range_collect(void *arg, uint64_t idx, uint64_t blob)
 	return 0;
 }
 
+/*
+ * A path of ino in view for a log line: "/a/b" (bytes outside printable
+ * ASCII as \xNN), "(unnamed)" for a file with no name there, or the part
+ * that could be found after "...".  Never fails.
+ */
+static void path_for_log(struct keep_store *s, uint64_t view, uint64_t ino,
+			 char *out, size_t len)
+{
+	char name[KEEP_NAME_MAX + 1], *tail = out + len - 1;
+	uint64_t parent;
+	int depth = 0;
+
+	*tail = '\0';
+	pthread_mutex_lock(&s->mu);
+	while (ino != KEEP_ROOT_INO && depth++ < 64) {
+		if (db_name_of(s, view, ino, &parent, name, sizeof(name)) != 0)
+			break;
+		char esc[4 * KEEP_NAME_MAX + 2], *e = esc;
+		*e++ = '/';
+		for (const unsigned char *c = (const unsigned char *)name; *c;
+		     c++) {
+			if (*c >= 0x20 && *c < 0x7f && *c != '\\')
+				*e++ = (char)*c;
+			else
+				e += sprintf(e, "\\x%02x", *c);
+		}
+		size_t n = (size_t)(e - esc);
+		if ((size_t)(tail - out) < n)
+			break;
+		tail -= n;
+		memcpy(tail, esc, n);
+		ino = parent;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (ino == KEEP_ROOT_INO) {
+		memmove(out, tail, strlen(tail) + 1);
+		if (!*out)
+			snprintf(out, len, "/");
+	} else if (!*tail) {
+		snprintf(out, len, "(unnamed)");
+	} else {
+		size_t n = strlen(tail);
+		memmove(out + 3, tail, n + 1 <= len - 3 ? n + 1 : len - 3);
+		memcpy(out, "...", 3);
+		out[len - 1] = '\0';
+	}
+}
+
 int keep_read(struct keep_store *s, uint64_t view, uint64_t ino, uint64_t off,
 	      size_t size, void *buf, size_t *nread)
 {
@@ -619,15 +668,23 @@ int keep_read(struct keep_store *s, uint64_t view, uint64_t ino, uint64_t off,
 			memcpy(out + (lo - off), tmp + (lo - bstart), (size_t)(hi - lo));
 	}
 	db_reader_put(slot);
-	if (rc == EIO && view == KEEP_LIVE)
-		keep_log(LOG_ERR, "inode %llu in the live tree: damaged data "
-				  "in the block at offset %llu",
-			 (unsigned long long)ino, (unsigned long long)bad);
-	else if (rc == EIO)
-		keep_log(LOG_ERR, "inode %llu in commit %llu: damaged data in "
-				  "the block at offset %llu",
-			 (unsigned long long)ino, (unsigned long long)view,
-			 (unsigned long long)bad);
+	if (rc == EIO) {
+		char path[1024];
+		path_for_log(s, view, ino, path, sizeof(path));
+		if (view == KEEP_LIVE)
+			keep_log(LOG_ERR, "%s (inode %llu) in the live tree: "
+					  "damaged data in the block at offset "
+					  "%llu",
+				 path, (unsigned long long)ino,
+				 (unsigned long long)bad);
+		else
+			keep_log(LOG_ERR, "%s (inode %llu) in commit %llu: "
+					  "damaged data in the block at offset "
+					  "%llu",
+				 path, (unsigned long long)ino,
+				 (unsigned long long)view,
+				 (unsigned long long)bad);
+	}
 	free(tmp);
 	free(f);
 	if (!rc)

@@ -1658,6 +1658,44 @@ int db_blob_read(struct keep_store *s, struct rslot *slot, uint64_t id,
 
 /* ---- extended attributes ----------------------------------------------- */
 
+int db_name_of(struct keep_store *s, uint64_t view, uint64_t ino,
+	       uint64_t *parent, char *name, size_t len)
+{
+	sqlite3_stmt *st = NULL;
+	int src, rc = ENOENT;
+
+	src = sqlite3_prepare_v2(
+	    s->db->h,
+	    view == KEEP_LIVE
+		? "SELECT parent, name FROM dirents WHERE ino = ?1 AND "
+		  "died IS NULL ORDER BY parent, name LIMIT 1"
+		: "SELECT parent, name FROM dirents WHERE ino = ?1 AND "
+		  "born <= ?2 AND (died IS NULL OR died > ?2) ORDER BY parent, "
+		  "name LIMIT 1",
+	    -1, &st, NULL);
+	if (src != SQLITE_OK)
+		return db_err(s->db->h, src, "name of an inode");
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	if (view != KEEP_LIVE)
+		sqlite3_bind_int64(st, 2, (int64_t)view);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_bytes(st, 1);
+		const void *p = sqlite3_column_blob(st, 1);
+		if (n >= len)
+			n = len - 1;
+		if (n)
+			memcpy(name, p, n);
+		name[n] = '\0';
+		*parent = (uint64_t)sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else if (src != SQLITE_DONE) {
+		rc = db_err(s->db->h, src, "name of an inode");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int db_xattr_get(struct keep_store *s, uint64_t view, uint64_t ino,
 		 const char *name, void *buf, size_t size, size_t *len)
 {

@@ -319,6 +319,10 @@ int keep_space_check(struct keep_store *s, uint64_t more);
 /* ---- db.c --------------------------------------------------------------- */
 
 int db_open(struct keep_store *s, const char *file, bool create, bool rdonly);
+/* One name of ino in view (the first by parent and name), under mu, for
+ * messages.  Returns 0, ENOENT (no name), or an error. */
+int db_name_of(struct keep_store *s, uint64_t view, uint64_t ino,
+	       uint64_t *parent, char *name, size_t len);
 /* A meta value read from the database file alone, touching nothing (no
  * lock, no WAL or shm made).  Returns 0, ENOENT, or EAGAIN when that
  * cannot be trusted (a WAL exists) or did not work. */

@@ -189,6 +189,7 @@ else
 fi
 check "the file's first block reads" bash -c "cmp -s <(head -c 32768 '$T/mnt-d/token.txt') <(head -c 32768 '$T/secret.txt')"
 is "$(cat "$T/mnt-d/after")" "after-change" "another file reads correctly"
-like "$(cat "${_kfs_log[$T/mnt-d]}")" "inode [0-9]+ in the live tree: damaged data in the block at offset 32768" "the daemon log names the inode and the offset"
+like "$(cat "${_kfs_log[$T/mnt-d]}")" "/token\\.txt \\(inode [0-9]+\\) in the live tree: damaged data in the block at offset 32768" \
+	"the daemon log names the file, its inode and the offset"
 kfs_umount "$T/mnt-d"
 done_testing

@@ -171,10 +171,10 @@ if kfs_mount "$D" "$M2"; then
 	check "the first block of dir/a reads intact" cmp -n 32768 "$M2/dir/a" "$T/a"
 	check "b2 reads intact (its bytes are sound, only the hash row is not)" cmp "$M2/b2" "$T/b"
 	LOG=$T/daemon.m2.log
-	like "$(cat "$LOG")" "inode $A in the live tree: damaged data in the block at offset 32768" \
-		"the daemon's log names dir/a's inode and the block's offset"
-	like "$(cat "$LOG")" "inode $C in the live tree: damaged data in the block at offset 0" \
-		"and c's"
+	like "$(cat "$LOG")" "/dir/a \\(inode $A\\) in the live tree: damaged data in the block at offset 32768" \
+		"the daemon's log names dir/a, its inode and the block's offset"
+	like "$(cat "$LOG")" "/c \\(inode $C\\) in the live tree: damaged data in the block at offset 0" \
+		"and c"
 	kfs_umount "$M2"
 else
 	fail "mount the damaged copy"
