@@ -345,6 +345,7 @@ static void serve(struct kfs_ctl *c)
 	if (err) {
 		keep_log(LOG_NOTICE, "control socket: request cut short: %s",
 			 strerror(err == EPIPE ? ECONNRESET : err));
+		explicit_bzero(req, len);
 		free(req);
 		return;
 	}
@@ -353,6 +354,8 @@ static void serve(struct kfs_ctl *c)
 	if (argc >= 0)
 		run_handler(c, argc, argv);
 	free(argv);
+	/* a request may carry a secret (a key change): none stays behind */
+	explicit_bzero(req, len);
 	free(req);
 }
 

@@ -166,6 +166,7 @@ int ctl_run(const char *store, const char *mnt, int argc, char **argv)
 
 	req = build_request(argc, argv, &reqlen);
 	err = kfs_ctl_send_all(fd, req, reqlen);
+	explicit_bzero(req, reqlen); /* it may carry a secret (key change) */
 	free(req);
 	/* a refused request may be answered before it was all sent: the
 	 * answer says why, so read it either way */
