@@ -56,6 +56,8 @@ void keep_codec_free(struct keep_codec *c)
 		return;
 	ZSTD_freeCCtx(c->cctx);
 	ZSTD_freeDCtx(c->dctx);
+	if (c->scratch)
+		sodium_memzero(c->scratch, c->scratch_size);
 	free(c->scratch);
 	if (c->opened)
 		sodium_memzero(c->opened, c->opened_size);
@@ -116,16 +118,41 @@ int keep_decode(struct keep_codec *c, const void *src, size_t srclen,
 	return 0;
 }
 
+/* A larger buffer for plaintext: the old one is wiped, not left to
+ * realloc. */
 static int grow(void **p, size_t *cap, size_t want)
 {
 	if (want <= *cap)
 		return 0;
-	void *q = realloc(*p, want);
+	void *q = malloc(want);
 	if (!q)
 		return KEEP_E_NOMEM;
+	if (*p) {
+		sodium_memzero(*p, *cap);
+		free(*p);
+	}
 	*p = q;
 	*cap = want;
 	return 0;
+}
+
+/*
+ * What a seal is bound to: the blob's keyed hash, its decoded size and
+ * whether it is compressed, so that none of the row's clear fields can be
+ * changed (or the blob moved to another row) without the seal failing.
+ */
+#define SEAL_AD_BYTES (KEEP_HASH_BYTES + 8 + 4)
+
+static void seal_ad(uint8_t ad[SEAL_AD_BYTES], const uint8_t *hash,
+		    uint64_t size, unsigned flags)
+{
+	uint32_t f = flags & BLOB_ZSTD;
+
+	memcpy(ad, hash, KEEP_HASH_BYTES);
+	for (int i = 0; i < 8; i++)
+		ad[KEEP_HASH_BYTES + i] = (uint8_t)(size >> (8 * i));
+	for (int i = 0; i < 4; i++)
+		ad[KEEP_HASH_BYTES + 8 + i] = (uint8_t)(f >> (8 * i));
 }
 
 int keep_pack(struct keep_codec *c, const struct keep_keys *keys,
@@ -149,8 +176,10 @@ int keep_pack(struct keep_codec *c, const struct keep_keys *keys,
 			free(enc);
 			return KEEP_E_NOMEM;
 		}
-		crypt_seal(keys, enc ? enc : buf, enclen, hash,
-			   KEEP_HASH_BYTES, sealed);
+		uint8_t ad[SEAL_AD_BYTES];
+		seal_ad(ad, hash, len, *flags);
+		crypt_seal(keys, enc ? enc : buf, enclen, ad, sizeof(ad),
+			   sealed);
 		free(enc);
 		enc = sealed;
 		enclen += CRYPT_OVERHEAD;
@@ -162,16 +191,27 @@ int keep_pack(struct keep_codec *c, const struct keep_keys *keys,
 	return 0;
 }
 
-int keep_unpack(struct keep_codec *c, const struct keep_keys *keys,
-		const uint8_t *hash, const void *src, size_t srclen,
-		unsigned flags, uint32_t crc, void *dst, size_t size,
-		const char **why)
+int keep_unpack(struct keep_codec *c, bool encrypted,
+		const struct keep_keys *keys, const uint8_t *hash,
+		const void *src, size_t srclen, unsigned flags, uint32_t crc,
+		void *dst, size_t size, const char **why)
 {
 	int rc;
 
 	*why = NULL;
 	if (keep_crc32c(src, srclen) != crc) {
 		*why = "stored bytes do not match their checksum";
+		return KEEP_E_CORRUPT;
+	}
+	if (flags & ~(unsigned)(BLOB_ZSTD | BLOB_SEALED)) {
+		*why = "has flags this build does not know";
+		return KEEP_E_CORRUPT;
+	}
+	/* an encrypted store holds nothing but sealed blobs: a clear one
+	 * was put there behind its back */
+	if (encrypted != !!(flags & BLOB_SEALED)) {
+		*why = encrypted ? "is not sealed in an encrypted store"
+				 : "is sealed in a plain store";
 		return KEEP_E_CORRUPT;
 	}
 	if (flags & BLOB_SEALED) {
@@ -193,8 +233,9 @@ int keep_unpack(struct keep_codec *c, const struct keep_keys *keys,
 			*why = "has the wrong size";
 			return KEEP_E_CORRUPT;
 		}
-		if (crypt_open(keys, src, srclen, hash, KEEP_HASH_BYTES,
-			       to) != 0) {
+		uint8_t ad[SEAL_AD_BYTES];
+		seal_ad(ad, hash, size, flags);
+		if (crypt_open(keys, src, srclen, ad, sizeof(ad), to) != 0) {
 			*why = "seal does not open (damaged, or not of this "
 			       "store)";
 			return KEEP_E_CORRUPT;
@@ -230,6 +271,11 @@ size_t keep_trim_zeros(const void *buf, size_t len)
 void keep_random(void *buf, size_t len)
 {
 	randombytes_buf(buf, len);
+}
+
+void keep_wipe(void *buf, size_t len)
+{
+	sodium_memzero(buf, len);
 }
 
 /*

@@ -35,6 +35,10 @@
 #include "keep_i.h"
 
 #define WRAP_AD "keepfs master key v1"
+/* the largest Argon2id limits a wrap may carry: above libsodium's
+ * "sensitive" (4 passes over 1 GiB), below what would exhaust a server */
+#define WRAP_OPS_MAX 64
+#define WRAP_MEM_MAX ((size_t)4 << 30)
 #define KDF_CTX "keepfs__" /* crypto_kdf_CONTEXTBYTES (8) */
 
 _Static_assert(sizeof(KDF_CTX) - 1 == crypto_kdf_CONTEXTBYTES,
@@ -108,10 +112,11 @@ static int kek_of(const struct keep_wrap *w, const void *secret, size_t len,
 	}
 	if (w->kind != CRYPT_WRAP_PASSPHRASE)
 		return EINVAL;
+	/* a damaged wrap must not ask for more than a store ever would */
 	if (w->opslimit < crypto_pwhash_OPSLIMIT_MIN ||
-	    w->opslimit > crypto_pwhash_OPSLIMIT_MAX ||
+	    w->opslimit > WRAP_OPS_MAX ||
 	    w->memlimit < crypto_pwhash_MEMLIMIT_MIN ||
-	    w->memlimit > crypto_pwhash_MEMLIMIT_MAX)
+	    w->memlimit > WRAP_MEM_MAX)
 		return EINVAL;
 	if (crypto_pwhash(kek, KEEP_KEY_BYTES, secret, len, w->salt,
 			  w->opslimit, w->memlimit,
@@ -316,8 +321,13 @@ int crypt_unwrap_secret(const char *text, const struct keep_secret *secret,
 		return KEEP_CORRUPT_BKPT("the store's wrapped key is damaged");
 	if (!secret || secret->kind != w.kind)
 		return KEEP_E_BADKEY;
+	if (w.kind == CRYPT_WRAP_KEYFILE && secret->len != KEEP_KEY_BYTES)
+		return KEEP_E_BADKEY; /* a key file of the wrong size */
 	rc = crypt_unwrap(&w, secret->data, secret->len, out);
-	if (rc == EACCES || rc == EINVAL)
-		rc = KEEP_E_BADKEY; /* EINVAL: a key file of the wrong size */
+	if (rc == EACCES)
+		rc = KEEP_E_BADKEY;
+	else if (rc == EINVAL)
+		rc = KEEP_CORRUPT_BKPT("the store's wrapped key has "
+				       "impossible limits");
 	return rc;
 }

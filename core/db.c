@@ -598,24 +598,54 @@ static int conn_open(const char *file, int oflags, sqlite3 **out)
 	return 0;
 }
 
+static int peek(sqlite3 *h, const char *key, char *buf, size_t len)
+{
+	sqlite3_stmt *q = NULL;
+	int rc = EAGAIN;
+
+	if (sqlite3_prepare_v2(h, "SELECT value FROM meta WHERE key = ?1", -1,
+			       &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+		int src = sqlite3_step(q);
+		if (src == SQLITE_ROW) {
+			const unsigned char *t = sqlite3_column_text(q, 0);
+			snprintf(buf, len, "%s", t ? (const char *)t : "");
+			rc = 0;
+		} else if (src == SQLITE_DONE) {
+			rc = ENOENT;
+		}
+	}
+	sqlite3_finalize(q);
+	return rc;
+}
+
 int db_peek_meta(const char *file, const char *key, char *buf, size_t len)
 {
 	struct stat st;
 	sqlite3 *h = NULL;
-	sqlite3_stmt *q = NULL;
 	char *uri = NULL;
 	size_t n = strlen(file);
 	int rc = EAGAIN;
 
-	/* with a WAL, the database file alone may be out of date */
+	/* with a WAL, the database file alone may be out of date: a
+	 * read-only connection reads through it (and neither checkpoints
+	 * nor removes it when it closes) */
 	char *wal = malloc(n + 5);
 	if (!wal)
 		return KEEP_E_NOMEM;
 	snprintf(wal, n + 5, "%s-wal", file);
 	int gone = stat(wal, &st) != 0 && errno == ENOENT;
 	free(wal);
-	if (!gone)
-		return EAGAIN;
+	if (!gone) {
+		if (sqlite3_open_v2(file, &h,
+				    SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+				    NULL) == SQLITE_OK) {
+			sqlite3_busy_timeout(h, 10000);
+			rc = peek(h, key, buf, len);
+		}
+		sqlite3_close_v2(h);
+		return rc;
+	}
 	/* a URI, its path percent-encoded but for the plainest bytes */
 	uri = malloc(3 * n + 32);
 	if (!uri)
@@ -631,20 +661,8 @@ int db_peek_meta(const char *file, const char *key, char *buf, size_t len)
 	strcpy(p, "?immutable=1");
 	if (sqlite3_open_v2(uri, &h, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI |
 					     SQLITE_OPEN_NOMUTEX,
-			    NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(h, "SELECT value FROM meta WHERE key = ?1", -1,
-			       &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
-		int src = sqlite3_step(q);
-		if (src == SQLITE_ROW) {
-			const unsigned char *t = sqlite3_column_text(q, 0);
-			snprintf(buf, len, "%s", t ? (const char *)t : "");
-			rc = 0;
-		} else if (src == SQLITE_DONE) {
-			rc = ENOENT;
-		}
-	}
-	sqlite3_finalize(q);
+			    NULL) == SQLITE_OK)
+		rc = peek(h, key, buf, len);
 	sqlite3_close_v2(h);
 	free(uri);
 	return rc;
@@ -1638,8 +1656,8 @@ int db_blob_read(struct keep_store *s, struct rslot *slot, uint64_t id,
 		else if (sqlite3_column_bytes(r->read, 4) != KEEP_HASH_BYTES)
 			rc = KEEP_CORRUPT_BKPT("blob hash of the wrong size");
 		else
-			rc = keep_unpack(r->codec, s->keys, hash, data, clen,
-					 flags, crc, dst, n, &why);
+			rc = keep_unpack(r->codec, s->encrypted, s->keys, hash,
+					 data, clen, flags, crc, dst, n, &why);
 		if (rc == KEEP_E_CORRUPT && why)
 			keep_log(LOG_ERR, "blob %llu: %s",
 				 (unsigned long long)id, why);
@@ -2518,7 +2536,7 @@ int db_check(struct keep_store *s, int data, struct fsck *f)
 				int urc = n > KEEP_MAX_BLOCK_SIZE ||
 						  sqlite3_column_bytes(st, 1) != KEEP_HASH_BYTES
 					      ? KEEP_E_CORRUPT
-					      : keep_unpack(codec, s->keys,
+					      : keep_unpack(codec, s->encrypted, s->keys,
 							    sqlite3_column_blob(st, 1),
 							    sqlite3_column_blob(st, 4),
 							    (size_t)sqlite3_column_bytes(st, 4),
@@ -2546,6 +2564,8 @@ int db_check(struct keep_store *s, int data, struct fsck *f)
 			if (!rc && src != SQLITE_DONE)
 				rc = db_err(s->db->h, src, "blobs");
 		}
+		if (buf && s->encrypted)
+			keep_wipe(buf, KEEP_MAX_BLOCK_SIZE); /* plaintext */
 		free(buf);
 		keep_codec_free(codec);
 		sqlite3_finalize(st);

@@ -77,13 +77,15 @@ struct keep_keys;
 /*
  * Everything a read does with a stored blob: check its CRC32C, open it if
  * sealed (keys may be NULL for a plain store; hash is the blob's stored
- * hash, which a seal is bound to), decode it into dst (size bytes).
+ * hash, which a seal is bound to with size and the compression flag),
+ * decode it into dst (size bytes).  In an encrypted store a blob that is
+ * not sealed is damage.
  * Returns 0, KEEP_E_CORRUPT with *why set, or KEEP_E_NEEDKEY.
  */
-int keep_unpack(struct keep_codec *c, const struct keep_keys *keys,
-		const uint8_t *hash, const void *src, size_t srclen,
-		unsigned flags, uint32_t crc, void *dst, size_t size,
-		const char **why);
+int keep_unpack(struct keep_codec *c, bool encrypted,
+		const struct keep_keys *keys, const uint8_t *hash,
+		const void *src, size_t srclen, unsigned flags, uint32_t crc,
+		void *dst, size_t size, const char **why);
 /*
  * Everything a commit does with a block's len bytes: hash it (keyed when
  * keys is not NULL), compress it, seal it when keys is not NULL.  *out is
@@ -167,6 +169,7 @@ int crypt_wrap_parse(const char *text, struct keep_wrap *out);
 /* Length of buf without its trailing zero bytes. */
 size_t keep_trim_zeros(const void *buf, size_t len);
 void keep_random(void *buf, size_t len);
+void keep_wipe(void *buf, size_t len); /* zeroes that are not optimised away */
 
 /* ---- in-memory inode -------------------------------------------------- */
 
@@ -323,9 +326,10 @@ int db_open(struct keep_store *s, const char *file, bool create, bool rdonly);
  * messages.  Returns 0, ENOENT (no name), or an error. */
 int db_name_of(struct keep_store *s, uint64_t view, uint64_t ino,
 	       uint64_t *parent, char *name, size_t len);
-/* A meta value read from the database file alone, touching nothing (no
- * lock, no WAL or shm made).  Returns 0, ENOENT, or EAGAIN when that
- * cannot be trusted (a WAL exists) or did not work. */
+/* A meta value, read without the store's lock or a writable connection:
+ * from the database file alone (immutable: no WAL or shm made) when there
+ * is no WAL, else through a read-only connection (which leaves the WAL as
+ * it is).  Returns 0, ENOENT, or EAGAIN when it could not be read. */
 int db_peek_meta(const char *file, const char *key, char *buf, size_t len);
 void db_close(struct keep_store *s);
 int db_create_schema(struct keep_store *s, const struct keep_init_opts *o,

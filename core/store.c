@@ -485,23 +485,48 @@ int keep_store_is_encrypted(const struct keep_store *s)
 	return s->encrypted ? crypt_wrap_kind(s->wrap_text) : 0;
 }
 
-int keep_store_encrypted(const char *path)
+int keep_store_encrypted(const char *path, int *kind)
 {
 	struct keep_store *s;
-	int rc = keep_store_open(path, KEEP_OPEN_RDONLY, &s);
+	char wrap[512], *db;
+	struct stat st;
+	int rc;
 
+	if (stat(path, &st) != 0)
+		return errno;
+	if (!keep_is_store(path))
+		return KEEP_E_NOTSTORE;
+	/* read without the lock or a writable connection (precheck) */
+	if (!(db = path_join(path, DB_NAME)))
+		return KEEP_E_NOMEM;
+	rc = db_peek_meta(db, "key_wrap", wrap, sizeof(wrap));
+	free(db);
+	if (rc == ENOENT) {
+		*kind = 0;
+		return 0;
+	}
+	if (rc == 0) {
+		rc = crypt_wrap_kind(wrap);
+		if (rc < 0)
+			return rc;
+		*kind = rc;
+		return 0;
+	}
+	rc = keep_store_open(path, KEEP_OPEN_RDONLY, &s);
 	if (rc)
-		return rc > 0 ? -rc : rc;
-	rc = keep_store_is_encrypted(s);
+		return rc;
+	*kind = keep_store_is_encrypted(s);
 	keep_store_close(s);
-	return rc;
+	return *kind < 0 ? *kind : 0;
 }
+
+static int sync_commits(struct keep_store *s);
 
 int keep_key_change(struct keep_store *s, const struct keep_secret *old_secret,
 		    const struct keep_secret *new_secret)
 {
 	struct keep_keys *check = NULL;
-	char wrap[512], *text;
+	char wrap[512], *text, old[512];
 	int rc;
 
 	if (!s->encrypted || !new_secret)
@@ -510,7 +535,10 @@ int keep_key_change(struct keep_store *s, const struct keep_secret *old_secret,
 		return KEEP_E_NEEDKEY;
 	if (!(s->flags & KEEP_OPEN_WRITE))
 		return EROFS;
-	rc = crypt_unwrap_secret(s->wrap_text, old_secret, &check);
+	pthread_mutex_lock(&s->mu);
+	snprintf(old, sizeof(old), "%s", s->wrap_text);
+	pthread_mutex_unlock(&s->mu);
+	rc = crypt_unwrap_secret(old, old_secret, &check);
 	if (!rc && !crypt_keys_same(check, s->keys))
 		rc = KEEP_E_BADKEY; /* the wrap changed under us */
 	crypt_keys_free(check);
@@ -531,8 +559,10 @@ int keep_key_change(struct keep_store *s, const struct keep_secret *old_secret,
 	pthread_mutex_lock(&s->mu);
 	free(s->wrap_text);
 	s->wrap_text = text;
+	/* on disk before anyone is told the old secret is done with */
+	rc = sync_commits(s);
 	pthread_mutex_unlock(&s->mu);
-	return 0;
+	return rc;
 }
 
 uint32_t keep_store_block_size(const struct keep_store *s)

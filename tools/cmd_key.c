@@ -165,7 +165,11 @@ static int change(int argc, char **argv)
 					  "key file, not both");
 	if (resolve_target(argv[optind], &store, &mnt) != EXIT_OK)
 		goto out;
-	int kind = keep_store_encrypted(store);
+	int kind = 0, rc0 = keep_store_encrypted(store, &kind);
+	if (rc0) {
+		error("cannot open store '%s': %s", store, keep_strerror(rc0));
+		goto out;
+	}
 	if (kind == 0) {
 		error("store '%s' is not encrypted: it has no key to change "
 		      "(encryption is chosen at 'keepfs init --encrypt')",

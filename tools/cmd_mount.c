@@ -119,7 +119,13 @@ static char *drop_unknown_opts(const char *opts)
 	return kept;
 }
 
-static int check_store(const char *arg, char **out_abs)
+/* Is arg a store nobody has mounted?  With deep (mount -f, the fake
+ * mount), also open it read-only: that proves the format is one we
+ * understand and the database readable.  A real mount leaves that to the
+ * daemon, whose open says the same before anything is mounted, and whose
+ * refusal of a wrong secret then leaves no file behind (a read-only
+ * connection would leave SQLite's WAL and shm). */
+static int check_store(const char *arg, int deep, char **out_abs)
 {
 	struct keep_store *s;
 	struct mount_entry *m;
@@ -163,15 +169,14 @@ static int check_store(const char *arg, char **out_abs)
 		return EXIT_FAILED;
 	}
 
-	/* A read-only open proves the format is one we understand and the
-	 * database is readable, without taking the lock. */
-	rc = keep_store_open(abs, KEEP_OPEN_RDONLY, &s);
+	rc = deep ? keep_store_open(abs, KEEP_OPEN_RDONLY, &s) : 0;
 	if (rc != 0) {
 		error("cannot open store '%s': %s", arg, keep_strerror(rc));
 		free(abs);
 		return EXIT_FAILED;
 	}
-	keep_store_close(s);
+	if (deep)
+		keep_store_close(s);
 	*out_abs = abs;
 	return EXIT_OK;
 }
@@ -341,7 +346,7 @@ static int do_mount(struct mount_req *req)
 		      cfg.allow_other ? "allow_other" : "allow_root");
 		goto out;
 	}
-	if (check_store(req->store, &store) != EXIT_OK)
+	if (check_store(req->store, req->fake, &store) != EXIT_OK)
 		goto out;
 	if (check_mountpoint(req->mountpoint, store, &mnt) != EXIT_OK)
 		goto out;
@@ -386,6 +391,9 @@ static int do_mount(struct mount_req *req)
 		daemon_child(&cfg, fds[1]);
 	}
 	close(fds[1]);
+	/* the daemon has its own copy */
+	secret_free(cfg.secret);
+	cfg.secret = NULL;
 	status = await_daemon(pid, fds[0]);
 	if (status == EXIT_OK && req->verbose)
 		printf("mounted '%s' on '%s'\n", cfg.store_path,

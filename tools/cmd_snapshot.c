@@ -230,9 +230,14 @@ static int target_open(struct snap_target *t)
 	pid_t pid;
 
 	struct keep_secret *sec = NULL;
-	if (!t->mnt && secret_for_store(t->store, NULL, NULL, &sec) != EXIT_OK)
+	/* a busy store is told before anyone is asked for a passphrase */
+	if (!t->mnt && keep_store_lock_owner(t->store) > 0)
+		rc = KEEP_E_LOCKED;
+	else if (!t->mnt &&
+		 secret_for_store(t->store, NULL, NULL, &sec) != EXIT_OK)
 		return EXIT_FAILED;
-	rc = keep_store_open_secret(t->store, flags, sec, &t->s);
+	else
+		rc = keep_store_open_secret(t->store, flags, sec, &t->s);
 	secret_free(sec);
 	if (rc == 0) {
 		t->writable = !t->mnt;
@@ -255,7 +260,9 @@ static int target_open(struct snap_target *t)
 			     "the command on its mount point",
 			     t->store);
 	}
-	return error("cannot open store '%s': %s", t->store, keep_strerror(rc));
+	return error("cannot open store '%s': %s%s", t->store,
+		     keep_strerror(rc),
+		     rc == KEEP_E_BADKEY ? "; nothing was changed" : "");
 }
 
 /* Close the handle; a writable one commits.  Returns EXIT_OK or prints

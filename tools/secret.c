@@ -113,10 +113,11 @@ int secret_from_file(const char *path, int kind, struct keep_secret **out)
 		}
 	} else {
 		char *p = (char *)s->data;
-		if (n && p[n - 1] == '\n')
+		if (n && p[n - 1] == '\n') {
 			n--;
-		if (n && p[n - 1] == '\r')
-			n--;
+			if (n && p[n - 1] == '\r')
+				n--;
+		}
 		if (n > PASSPHRASE_MAX) {
 			secret_free(s);
 			return error("passphrase file '%s' is longer than %d "
@@ -133,31 +134,57 @@ int secret_from_file(const char *path, int kind, struct keep_secret **out)
 	return EXIT_OK;
 }
 
+/* The terminal's settings while echo is off, for a signal that ends the
+ * program meanwhile: it gets its echo back first. */
+static struct termios saved_tio;
+static volatile sig_atomic_t saved_fd = -1;
+static const int echo_signals[] = {SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGTSTP};
+#define N_ECHO_SIGNALS (sizeof(echo_signals) / sizeof(echo_signals[0]))
+
+static void echo_back(int sig)
+{
+	if (saved_fd >= 0)
+		tcsetattr(saved_fd, TCSANOW, &saved_tio);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 /* Read one line from the terminal without echo.  Returns its length, or
  * -1 (errno set) when there is no terminal or reading failed. */
 static ssize_t read_hidden(FILE *tty, const char *prompt, char *buf,
 			   size_t cap)
 {
+	struct sigaction sa = {.sa_handler = echo_back}, old_sa[N_ECHO_SIGNALS];
 	struct termios old, quiet;
 	size_t n = 0;
 	int fd = fileno(tty), c, echo_off;
 
-	fputs(prompt, tty);
-	fflush(tty);
 	echo_off = tcgetattr(fd, &old) == 0;
 	if (echo_off) {
+		saved_tio = old;
+		saved_fd = fd;
+		sigemptyset(&sa.sa_mask);
+		for (size_t i = 0; i < N_ECHO_SIGNALS; i++)
+			sigaction(echo_signals[i], &sa, &old_sa[i]);
 		quiet = old;
 		quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
 		quiet.c_lflag |= ICANON;
 		echo_off = tcsetattr(fd, TCSANOW, &quiet) == 0;
 	}
+	/* asked once nothing typed shows any more */
+	fputs(prompt, tty);
+	fflush(tty);
 	while ((c = getc(tty)) != EOF && c != '\n') {
 		if (n + 1 < cap)
 			buf[n] = (char)c;
 		n++;
 	}
-	if (echo_off)
+	if (saved_fd >= 0) {
 		tcsetattr(fd, TCSANOW, &old);
+		saved_fd = -1;
+		for (size_t i = 0; i < N_ECHO_SIGNALS; i++)
+			sigaction(echo_signals[i], &old_sa[i], NULL);
+	}
 	fputc('\n', tty);
 	fflush(tty);
 	if (c == EOF && n == 0) {
@@ -189,8 +216,7 @@ int secret_prompt(const char *store, int twice, struct keep_secret **out)
 			     "KEEPFS_PASSPHRASE_FILE in the environment)",
 			     store);
 	}
-	/* a terminal is not left without echo by a Ctrl-C */
-	setvbuf(tty, NULL, _IONBF, 0);
+	setvbuf(tty, NULL, _IONBF, 0); /* nothing of it in a stdio buffer */
 	s = secret_new(KEEP_SECRET_PASSPHRASE, PASSPHRASE_MAX + 1);
 	again = twice ? secret_new(KEEP_SECRET_PASSPHRASE, PASSPHRASE_MAX + 1)
 		      : NULL;
@@ -253,14 +279,14 @@ static int from_credentials(int kind, struct keep_secret **out, int *found)
 int secret_for_store(const char *store, const char *passfile,
 		     const char *keyfile, struct keep_secret **out)
 {
-	int kind = keep_store_encrypted(store), found;
+	int kind = 0, found, rc = keep_store_encrypted(store, &kind);
 	const char *envp = getenv("KEEPFS_PASSPHRASE_FILE");
 	const char *envk = getenv("KEEPFS_KEY_FILE");
 
 	*out = NULL;
-	if (kind < 0)
+	if (rc)
 		return error("cannot open store '%s': %s", store,
-			     keep_strerror(kind));
+			     keep_strerror(rc));
 	if (passfile && keyfile)
 		return error("give a passphrase file or a key file, not both");
 	if (kind == 0) {

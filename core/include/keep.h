@@ -147,10 +147,12 @@ int keep_store_open_secret(const char *path, unsigned flags,
 /* Zero a secret's bytes (len becomes 0).  NULL is a no-op. */
 void keep_secret_wipe(struct keep_secret *secret);
 
-/* 0 if the store at path (or of s) is plain; if it is encrypted, what
- * unlocks it (KEEP_SECRET_PASSPHRASE or KEEP_SECRET_KEYFILE); < 0 (a
- * keep_store_open error) if it cannot be told. */
-int keep_store_encrypted(const char *path);
+/* Whether the store at path is encrypted, without its lock or a writable
+ * connection: *kind gets 0 for a plain store, else what unlocks it
+ * (KEEP_SECRET_PASSPHRASE or KEEP_SECRET_KEYFILE).  Returns 0 or a
+ * keep_store_open error. */
+int keep_store_encrypted(const char *path, int *kind);
+/* The same for an open store: 0, KEEP_SECRET_*, or KEEP_E_CORRUPT. */
 int keep_store_is_encrypted(const struct keep_store *s);
 
 /*

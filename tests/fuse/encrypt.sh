@@ -50,9 +50,6 @@ check_not "and makes no store" test -e "$T/s-short"
 S=$T/store M=$T/mnt
 run_ok "init --key-file" "$KEEPFS" init --key-file "$T/k1" "$S"
 is "$KFS_OUT" "initialized encrypted keepfs store at '$S'" "it says encrypted"
-run_ok "stats" "$KEEPFS" stats "$S"
-like "$KFS_OUT" $'encrypted: +yes' "stats: encrypted"
-
 mkdir -p "$M"
 fails 1 "mount without the key (no terminal)" "store '$S' is encrypted with a key file: give it" \
 	"$KEEPFS" mount "$S" "$M"
@@ -69,6 +66,9 @@ fails 1 "mount with a passphrase file" "store '$S' is unlocked by a key file, no
 fails 1 "passfile and keyfile together" "mount options 'passfile' and 'keyfile' exclude each other" \
 	"$KEEPFS" mount "$S" "$M" -o passfile="$T/pass",keyfile="$T/k1"
 is "$(sums "$S")" "$before" "the refused mounts left every file of the store as it was"
+is "$(ls -A "$S" | tr '\n' ' ')" "lock store.db " "and made no file (no WAL, no shm)"
+run_ok "stats" "$KEEPFS" stats "$S"
+like "$KFS_OUT" $'encrypted: +yes' "stats: encrypted"
 
 kfs_mount "$S" "$M" "keyfile=$T/k1" || bail_out "cannot mount the encrypted store"
 pass "mount -o keyfile"
@@ -96,6 +96,24 @@ run_ok "stats of the mounted store" "$KEEPFS" stats "$M" --json
 like "$KFS_OUT" '"encrypted": true' "stats --json: encrypted"
 kfs_umount "$M"
 is "$(leaks "$S")" "" "after unmount the marker is in no file of the store"
+
+# a crashed daemon leaves a WAL: a wrong secret still changes nothing
+kfs_mount "$S" "$M" "keyfile=$T/k1" || bail_out "cannot mount the encrypted store again"
+echo "in the WAL only" >"$M/late"
+python3 -c 'import os,sys; f=os.open(sys.argv[1], os.O_RDONLY); os.fsync(f)' "$M/late"
+kfs_kill9 "$M"
+_kfs_unmount_any "$M"
+check "the crash left a WAL" test -e "$S/store.db-wal"
+walsums() { sha256sum "$S/store.db" "$S/store.db-wal"; }
+before=$(walsums)
+fails 1 "mount with another key file, a WAL there" "cannot open store '$S': wrong passphrase or key file; nothing was mounted or changed" \
+	"$KEEPFS" mount "$S" "$M" -o keyfile="$T/k2"
+KEEPFS_KEY_FILE=$T/k2 fails 1 "keepfs gc with another key file, a WAL there" "cannot open store '$S': wrong passphrase or key file; nothing was changed" \
+	"$KEEPFS" gc "$S"
+is "$(walsums)" "$before" "the database and its WAL are byte for byte as they were (SQLite's shm index may be rebuilt)"
+kfs_mount "$S" "$M" "keyfile=$T/k1" || bail_out "cannot mount after the crash"
+is "$(cat "$M/late")" "in the WAL only" "the right key opens it, with what only the WAL held"
+kfs_umount "$M"
 
 # the check can fail: a plain store with the same file holds the marker
 kfs_init "$T/plain-ctl"
@@ -163,6 +181,25 @@ out=$(on_tty $'same one\nsame one\n' "$KEEPFS" init --encrypt "$T/s-tty" 2>&1)
 like "$out" "initialized encrypted keepfs store" "init: the passphrase typed twice"
 printf 'same one\n' >"$T/pass-tty"
 run_ok "it opens with that passphrase" env KEEPFS_PASSPHRASE_FILE="$T/pass-tty" "$KEEPFS" fsck "$T/s-tty" --data
+# Ctrl-C at the prompt gives the terminal its echo back
+cat >"$T/ctrlc.py" <<'PYEOF2'
+import os, pty, sys, time, termios
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "init", "--encrypt", sys.argv[2]])
+out = b""
+while b"passphrase" not in out:
+    out += os.read(fd, 1000)
+quiet = not termios.tcgetattr(fd)[3] & termios.ECHO
+os.write(fd, b"\x03")
+_, st = os.waitpid(pid, 0)
+echo = bool(termios.tcgetattr(fd)[3] & termios.ECHO)
+print("quiet" if quiet else "echo", "echo" if echo else "quiet",
+      os.WTERMSIG(st) if os.WIFSIGNALED(st) else "exit")
+PYEOF2
+is "$(timeout 20 python3 "$T/ctrlc.py" "$KEEPFS" "$T/s-ctrlc")" "quiet echo 2" \
+	"the prompt hides what is typed; Ctrl-C ends init (SIGINT) with the echo back on"
+check_not "and makes no store" test -e "$T/s-ctrlc"
 fails 1 "init --encrypt without a terminal or file" "store '$T/s-none' is encrypted and there is no terminal|there is no terminal" \
 	"$KEEPFS" init --encrypt "$T/s-none"
 check_not "makes no store" test -e "$T/s-none"

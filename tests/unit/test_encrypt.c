@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "keep.h"
+#include "keep_i.h" /* keep_crc32c: a forger's checksum */
 #include "tap.h"
 #include "unit.h"
 #include "unit_sql.h"
@@ -34,6 +35,14 @@ static int open_s(const char *name, unsigned flags,
 {
 	*s = NULL;
 	return keep_store_open_secret(unit_path(name), flags, sec, s);
+}
+
+/* What unlocks the store (0: plain), or the error telling it. */
+static int kind_of(const char *name)
+{
+	int kind = -100, rc = keep_store_encrypted(unit_path(name), &kind);
+
+	return rc ? rc : kind;
 }
 
 /* Does the file at path hold the bytes of needle?  -1 if unreadable. */
@@ -113,7 +122,7 @@ static void t_keyfile(void)
 
 	is_int(keep_store_init(unit_path("enc"), &o), 0,
 	       "init an encrypted store with a key file");
-	is_int(keep_store_encrypted(unit_path("enc")), KEEP_SECRET_KEYFILE,
+	is_int(kind_of("enc"), KEEP_SECRET_KEYFILE,
 	       "it is encrypted, with a key file");
 	is_int(open_s("enc", KEEP_OPEN_WRITE, &key, &s), 0,
 	       "it opens with its key file");
@@ -235,6 +244,42 @@ static void t_keyfile(void)
 	ok(unit_same(s, KEEP_LIVE, ino3, "other bytes", 11),
 	   "another file reads correctly");
 	keep_store_close(s);
+	s = NULL;
+
+	/* a forger who can write the database: a clear blob of their own in
+	 * the place of token.json's third block, with a right checksum */
+	static const char forged[] = "forged content";
+	char q2[600];
+	snprintf(q2, sizeof(q2),
+		 "UPDATE blobs SET data = CAST('%s' AS BLOB), size = %zu, "
+		 "csize = %zu, flags = 0, crc = %u WHERE id = (SELECT blob FROM "
+		 "blocks WHERE ino = %llu AND idx = 2)",
+		 forged, sizeof(forged) - 1, sizeof(forged) - 1,
+		 (unsigned)keep_crc32c(forged, sizeof(forged) - 1),
+		 (unsigned long long)ino);
+	is_int((int)unit_sql("enc", q2), 1,
+	       "a clear blob forged into token.json's third block");
+	/* and the compression flag of the fourth (sealed, compressed) blob
+	 * cleared, its size made to fit */
+	snprintf(q2, sizeof(q2),
+		 "UPDATE blobs SET flags = 2, size = csize - 40 WHERE id = "
+		 "(SELECT blob FROM blocks WHERE ino = %llu AND idx = 3) AND "
+		 "flags = 3",
+		 (unsigned long long)ino);
+	is_int((int)unit_sql("enc", q2), 1,
+	       "a sealed blob's compression flag cleared");
+	is_int(open_s("enc", KEEP_OPEN_RDONLY, &key, &s), 0, "opened");
+	if (!s)
+		return;
+	is_int(keep_read(s, KEEP_LIVE, ino, 2 * 32768, 100, back, &n), EIO,
+	       "the forged clear block does not read: EIO");
+	is_int(keep_read(s, KEEP_LIVE, ino, 3 * 32768, 100, back, &n), EIO,
+	       "nor the block whose flag was changed");
+	problems = 0;
+	is_int(keep_check(s, 1, NULL, NULL, &problems), KEEP_E_CORRUPT,
+	       "fsck --data finds both");
+	is_int((int)problems, 3, "three problems now");
+	keep_store_close(s);
 }
 
 static void t_passphrase(void)
@@ -250,7 +295,7 @@ static void t_passphrase(void)
 
 	is_int(keep_store_init(unit_path("pw"), &o), 0,
 	       "init with a passphrase");
-	is_int(keep_store_encrypted(unit_path("pw")), KEEP_SECRET_PASSPHRASE,
+	is_int(kind_of("pw"), KEEP_SECRET_PASSPHRASE,
 	       "it wants a passphrase");
 	is_int(open_s("pw", KEEP_OPEN_WRITE, &pass, &s), 0,
 	       "it opens with it");
@@ -265,7 +310,7 @@ static void t_passphrase(void)
 	       "the passphrase changed for a key file");
 	keep_store_close(s);
 	s = NULL;
-	is_int(keep_store_encrypted(unit_path("pw")), KEEP_SECRET_KEYFILE,
+	is_int(kind_of("pw"), KEEP_SECRET_KEYFILE,
 	       "now it wants a key file");
 	is_int(open_s("pw", KEEP_OPEN_RDONLY, &pass, &s), KEEP_E_BADKEY,
 	       "the old passphrase no longer opens it");
@@ -291,7 +336,7 @@ static void t_plain(void)
 
 	keep_store_close(s);
 	s = NULL;
-	is_int(keep_store_encrypted(unit_path("plain")), 0,
+	is_int(kind_of("plain"), 0,
 	       "a plain store is not encrypted");
 	is_int(open_s("plain", KEEP_OPEN_WRITE, &key, &s), KEEP_E_INVAL,
 	       "a key for a plain store is refused");
