@@ -70,6 +70,33 @@ void keep_hash(const void *buf, size_t len, uint8_t out[KEEP_HASH_BYTES])
 	crypto_generichash(out, KEEP_HASH_BYTES, buf, len, NULL, 0);
 }
 
+_Static_assert(sizeof(crypto_generichash_state) <=
+		       sizeof(((struct keep_hash_state *)0)->opaque),
+	       "hash state size");
+_Static_assert(_Alignof(crypto_generichash_state) <=
+		       _Alignof(struct keep_hash_state),
+	       "hash state alignment");
+
+static crypto_generichash_state *hash_state(struct keep_hash_state *st)
+{
+	return (crypto_generichash_state *)(void *)st->opaque;
+}
+
+void keep_hash_init(struct keep_hash_state *st)
+{
+	crypto_generichash_init(hash_state(st), NULL, 0, KEEP_HASH_BYTES);
+}
+
+void keep_hash_update(struct keep_hash_state *st, const void *buf, size_t len)
+{
+	crypto_generichash_update(hash_state(st), buf, len);
+}
+
+void keep_hash_final(struct keep_hash_state *st, uint8_t out[KEEP_HASH_BYTES])
+{
+	crypto_generichash_final(hash_state(st), out, KEEP_HASH_BYTES);
+}
+
 int keep_encode(struct keep_codec *c, const void *buf, size_t len, void **out,
 		size_t *outlen, unsigned *flags)
 {

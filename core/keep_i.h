@@ -64,6 +64,14 @@ uint32_t keep_crc32c(const void *buf, size_t len);
 uint32_t keep_crc32c_soft(const void *buf, size_t len);
 uint32_t keep_crc32c_combine(uint32_t a, uint32_t b, uint64_t blen);
 void keep_hash(const void *buf, size_t len, uint8_t out[KEEP_HASH_BYTES]);
+/* keep_hash over data that comes in pieces (a send stream's records):
+ * init, update any number of times, final (which ends the state). */
+struct keep_hash_state {
+	_Alignas(64) unsigned char opaque[384]; /* libsodium's state */
+};
+void keep_hash_init(struct keep_hash_state *st);
+void keep_hash_update(struct keep_hash_state *st, const void *buf, size_t len);
+void keep_hash_final(struct keep_hash_state *st, uint8_t out[KEEP_HASH_BYTES]);
 
 /* Compress len bytes: *out (malloc'd, caller frees) with *flags =
  * BLOB_ZSTD, or *out = NULL and *flags = 0 when compression does not make
