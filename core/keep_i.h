@@ -21,6 +21,8 @@
  *   fsck.c   consistency checks and repair (keep_check, keep_repair):
  *            which paths in which views a problem affects
  *   db_fsck.c  fsck's queries, garbage, the copy before a repair
+ *   stream.c the record format of send streams: writing and reading
+ *            records over caller-given functions (no store access)
  */
 #ifndef KEEP_I_H
 #define KEEP_I_H
@@ -680,5 +682,127 @@ int db_vacuum_free(struct keep_store *s);
 /* Copy the database (with what the WAL holds) into the new file `file`
  * (made 0600; EEXIST if it exists).  On failure no file is left. */
 int db_backup(struct keep_store *s, const char *file);
+
+/* ---- stream.c: the record format of send streams ---------------------- */
+
+/*
+ * A stream is a sequence of records: u32 type, u64 payload length (both
+ * little-endian), the payload, and a check (BLAKE2b-256 over the previous
+ * record's check, type, length and payload).  The header comes first, the
+ * end record last, each exactly once; see stream.c's design notes and
+ * docs/design.md, "Send streams (format)".
+ */
+#define STREAM_VERSION 1
+#define STREAM_MAGIC "KEEPFS-STREAM" /* NUL-padded to 16 bytes */
+#define STREAM_MAGIC_BYTES 16
+#define STREAM_CHECK_BYTES 32
+#define STREAM_FRAME_BYTES 12 /* type and length */
+#define STREAM_UUID_BYTES 36
+#define STREAM_WRAP_MAX 1024 /* bytes of key wrap text */
+/* the largest payload of each type, refused before anything is read */
+#define STREAM_HEADER_MAX 4096
+#define STREAM_BLOB_FIXED 56 /* a blob's fields before its bytes */
+#define STREAM_BLOB_DATA_MAX (KEEP_MAX_BLOCK_SIZE + 64)
+#define STREAM_ROWS_MAX ((size_t)64 << 20)
+#define STREAM_END_MAX 64
+
+enum stream_type {
+	STREAM_HEADER = 1,
+	STREAM_BLOB = 2,
+	STREAM_ROWS = 3, /* a batch of metadata rows, opaque here */
+	STREAM_END = 4,
+};
+
+/* Write all len bytes: 0 or an errno. */
+typedef int (*stream_write_fn)(void *ctx, const void *buf, size_t len);
+/* Read up to len bytes: 0 with *got bytes read (0 only at the end of
+ * the stream), or an errno. */
+typedef int (*stream_read_fn)(void *ctx, void *buf, size_t len, size_t *got);
+/* Both over a file descriptor: ctx points to an int. */
+int stream_fd_write(void *ctx, const void *buf, size_t len);
+int stream_fd_read(void *ctx, void *buf, size_t len, size_t *got);
+
+/* What a stream carries and from where.  Names are snapshot names: 1 to
+ * KEEP_SNAP_NAME_MAX bytes, any byte but '/' and NUL. */
+struct stream_header {
+	uint32_t version;	/* the reader fills it: STREAM_VERSION */
+	char uuid[STREAM_UUID_BYTES + 1]; /* the source store's */
+	uint32_t store_format;	/* KEEP_FORMAT_PLAIN, or 2: encrypted */
+	uint32_t block_size;
+	const char *name;	/* the snapshot sent */
+	uint64_t commit;	/* its commit id (not 0) */
+	int64_t created_ns;
+	bool incremental;	/* sent against a base the receiver has: */
+	const char *base_name;
+	uint64_t base_commit;	/* older than commit */
+	/* NULL or "": none; else the wrapped key an encrypted store's
+	 * replica is opened with (text, at most STREAM_WRAP_MAX bytes) */
+	const char *key_wrap;
+};
+
+/* A stored blob as the store keeps it (compressed, sealed): the stream
+ * does not look inside but checks its CRC and the shape of its flags. */
+struct stream_blob {
+	uint64_t id;		/* the source store's blob id (not 0) */
+	uint8_t hash[KEEP_HASH_BYTES];
+	uint32_t size;		/* decoded, at most KEEP_MAX_BLOCK_SIZE */
+	uint32_t csize;		/* stored: bytes of data */
+	uint32_t flags;		/* BLOB_ZSTD, BLOB_SEALED */
+	uint32_t crc;		/* keep_crc32c of data */
+	const void *data;
+};
+
+/* Records of each type before the end, and their payload bytes. */
+struct stream_end {
+	uint64_t headers, blobs, rows, bytes;
+};
+
+struct stream_rec {
+	enum stream_type type;
+	uint64_t index;	 /* 1 for the header */
+	uint64_t offset; /* of the record's first byte */
+	union {
+		struct stream_header header;
+		struct stream_blob blob;
+		struct {
+			const void *data;
+			size_t len;
+		} rows;
+		struct stream_end end;
+	};
+};
+
+/*
+ * The writer.  Records go out in order: one header, any blobs and rows,
+ * the end (which counts them).  Each returns 0; KEEP_E_INVAL for a record
+ * out of order or a field the reader would refuse (nothing is written);
+ * KEEP_E_CORRUPT for a blob whose bytes do not match its CRC (the source
+ * store is damaged; nothing is written); or the write function's errno,
+ * after which the writer refuses everything with it (the stream is cut).
+ */
+struct stream_w;
+int stream_w_new(stream_write_fn write, void *ctx, struct stream_w **out);
+void stream_w_free(struct stream_w *w); /* NULL: no-op */
+int stream_w_header(struct stream_w *w, const struct stream_header *h);
+int stream_w_blob(struct stream_w *w, const struct stream_blob *b);
+int stream_w_rows(struct stream_w *w, const void *data, size_t len);
+int stream_w_end(struct stream_w *w);
+
+/*
+ * The reader.  stream_r_next fills *rec with the next record, checked
+ * (its check, its place in the order, every field); pointers in it stay
+ * valid until the next call or stream_r_free.  The end record is handed
+ * out only when its counts match and nothing follows it.
+ * Returns 0; KEEP_E_CORRUPT for anything wrong with the stream (damaged,
+ * truncated, foreign, of a newer format), with stream_r_error saying what
+ * and where; the read function's errno; KEEP_E_NOMEM; KEEP_E_INVAL after
+ * the end record.  An error is sticky: later calls return it again.
+ */
+struct stream_r;
+int stream_r_new(stream_read_fn read, void *ctx, struct stream_r **out);
+void stream_r_free(struct stream_r *r); /* NULL: no-op */
+int stream_r_next(struct stream_r *r, struct stream_rec *rec);
+/* The last error's message, "" when there was none. */
+const char *stream_r_error(const struct stream_r *r);
 
 #endif /* KEEP_I_H */
