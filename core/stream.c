@@ -724,7 +724,7 @@ static int r_header(struct stream_r *r, struct dec *d, struct stream_header *h)
 	if (d->short_)
 		return r_damage(r, "a field runs past the end of the header");
 	if (d->pos != d->len)
-		return r_damage(r, "%zu bytes left over after the header",
+		return r_damage(r, "%zu byte(s) left over after the header",
 				d->len - d->pos);
 	memcpy(r->wrap, p, n.wrap);
 	r->wrap[n.wrap] = '\0';
@@ -845,9 +845,8 @@ int stream_r_next(struct stream_r *r, struct stream_rec *rec)
 	if (len > type_bound(type))
 		return r_damage(r,
 				"a payload of %" PRIu64
-				" bytes, over the bound of %" PRIu64
-				" for a %s record",
-				len, type_bound(type), type_name(type));
+				" bytes, over the %s record bound of %" PRIu64,
+				len, type_name(type), type_bound(type));
 
 	rc = r_payload(r, (size_t)len);
 	if (rc == 0)
