@@ -105,6 +105,9 @@ static int read_all(const uint8_t *p, size_t len, size_t step, int *n,
 /* ---- a small stream ------------------------------------------------------ */
 
 static uint8_t blob_data[3][300];
+/* rows i of a small stream are its first 15 + i bytes */
+static const char rows_text[] = "rows of a batch: some bytes the next layer "
+				"will define";
 
 static void blob_of(int i, uint32_t format, struct stream_blob *b)
 {
@@ -162,10 +165,10 @@ static int write_small(struct mem *m, bool incremental, bool encrypted,
 		blob_of(i % 3, h.store_format, &b);
 		rc = stream_w_blob(w, &b);
 		if (rc == 0 && i < nrows)
-			rc = stream_w_rows(w, "rows of a batch", 15 + (size_t)i);
+			rc = stream_w_rows(w, rows_text, 15 + (size_t)i);
 	}
 	for (int i = nblobs; rc == 0 && i < nrows; i++)
-		rc = stream_w_rows(w, "rows of a batch", 15 + (size_t)i);
+		rc = stream_w_rows(w, rows_text, 15 + (size_t)i);
 	if (rc == 0)
 		rc = stream_w_end(w);
 	stream_w_free(w);
@@ -395,7 +398,7 @@ static void t_round_trip(bool incremental, bool encrypted)
 			rc = stream_r_next(r, &rec);
 			if (rc || rec.type != STREAM_ROWS ||
 			    rec.rows.len != 15 + (size_t)i ||
-			    memcmp(rec.rows.data, "rows of a batch", rec.rows.len))
+			    memcmp(rec.rows.data, rows_text, rec.rows.len))
 				bad++;
 		}
 	}
@@ -997,6 +1000,24 @@ static int save(const char *dir, const char *name, const struct mem *m)
 	return 0;
 }
 
+/* The fuzzer's second form of a stream (tests/fuzz/fuzz_stream.c): 0xff,
+ * then each record as u8 type, u16 length, payload; no checks. */
+static struct mem framed(const struct mem *m)
+{
+	struct mem f = {0};
+	size_t pos = 0;
+
+	mem_write(&f, "\xff", 1);
+	while (pos + 12 + 32 <= m->len) {
+		size_t len = (size_t)m->p[pos + 4] | (size_t)m->p[pos + 5] << 8;
+		uint8_t t[3] = {m->p[pos], m->p[pos + 4], m->p[pos + 5]};
+		mem_write(&f, t, 3);
+		mem_write(&f, m->p + pos + 12, len);
+		pos += 12 + len + 32;
+	}
+	return f;
+}
+
 static int write_corpus(const char *dir)
 {
 	static const struct {
@@ -1011,11 +1032,17 @@ static int write_corpus(const char *dir)
 	};
 	int bad = 0;
 
+	_Static_assert(sizeof(rows_text) > 15 + 3, "rows of the seeds");
 	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
 		struct mem m = {0};
 		bad |= write_small(&m, seeds[i].incremental, seeds[i].encrypted,
 				   seeds[i].blobs, seeds[i].rows) != 0;
 		bad |= save(dir, seeds[i].name, &m);
+		struct mem f = framed(&m);
+		char name[64];
+		snprintf(name, sizeof(name), "framed-%s", seeds[i].name);
+		bad |= save(dir, name, &f);
+		free(f.p);
 		free(m.p);
 	}
 	return bad;
