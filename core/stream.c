@@ -23,9 +23,10 @@
  *     a shorter valid stream: the end record is only handed out when the
  *     input ends right after it.
  *  3. Nothing is allocated for a record before its type is known and its
- *     length is within that type's bound, and a payload buffer grows only
- *     as its bytes arrive: a length field cannot make the reader allocate
- *     more than the input holds.
+ *     length is within that type's bound, and a payload buffer grows in
+ *     steps of at most 1 MiB as its bytes arrive: a length field cannot
+ *     make the reader allocate more than 1 MiB beyond what the input
+ *     holds.
  *  4. A record is handed out only after its check matched and every field
  *     was decoded with bounds checks; a length that points past the
  *     payload, or bytes left over, are damage.  The writer applies the
@@ -578,6 +579,10 @@ static int r_fill(struct stream_r *r, void *buf, size_t len, size_t *got)
 				      r->offset, strerror(err));
 		if (n == 0)
 			break;
+		if (n > len - have)
+			return r_fail(r, EIO,
+				      "the stream's read function returned "
+				      "more than it was asked for");
 		have += n;
 		r->offset += n;
 	}
