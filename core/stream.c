@@ -41,6 +41,7 @@
  *     a breakpoint; the message says what and at which record and byte.
  *     (A damaged stream is not a damaged store: it is not logged.)
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -873,9 +874,8 @@ int stream_r_next(struct stream_r *r, struct stream_rec *rec)
 			return r_damage(r, "check does not match");
 	}
 
-	/* the order of records (note 2) */
-	if (r->cur_index == 1 && type != STREAM_HEADER)
-		return r_damage(r, "a stream begins with its header record");
+	/* the order of records (note 2); r_first saw to record 1's type */
+	assert(r->cur_index > 1 || type == STREAM_HEADER);
 	if (r->cur_index > 1 && type == STREAM_HEADER)
 		return r_damage(r, "a second header record");
 

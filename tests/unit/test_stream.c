@@ -819,6 +819,27 @@ static void t_blob_fields(void)
 	craft_header(&c, &h);
 	craft_rec(&c, STREAM_BLOB, bl, blob, bl);
 	refused(&c, "has flags this keepfs does not know", "unknown flags");
+
+	/* an encrypted store's stream: a sealed blob of 10 stored bytes */
+	h.format = 2;
+	bl = craft_blob_payload(2, 0, blob);
+	blob[48] = BLOB_ZSTD | BLOB_SEALED;
+	blob[44] = 10; /* csize */
+	blob[45] = blob[46] = blob[47] = 0;
+	uint32_t crc = keep_crc32c(blob + STREAM_BLOB_FIXED, 10);
+	for (int i = 0; i < 4; i++)
+		blob[52 + i] = (uint8_t)(crc >> (8 * i));
+	craft_header(&c, &h);
+	craft_rec(&c, STREAM_BLOB, STREAM_BLOB_FIXED + 10, blob,
+		  STREAM_BLOB_FIXED + 10);
+	refused(&c, "blob 12 is too short to be sealed",
+		"a sealed blob shorter than a seal");
+	blob[48] = BLOB_ZSTD;
+	craft_header(&c, &h);
+	craft_rec(&c, STREAM_BLOB, STREAM_BLOB_FIXED + 10, blob,
+		  STREAM_BLOB_FIXED + 10);
+	refused(&c, "blob 12 is not sealed in an encrypted store's stream",
+		"a blob not sealed in an encrypted store's stream");
 }
 
 static void t_names_writer(void)
