@@ -224,7 +224,8 @@ static bool uuid_ok(const char *u)
 		if (i == 8 || i == 13 || i == 18 || i == 23) {
 			if (c != '-')
 				return false;
-		} else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+		} else if (!((c >= '0' && c <= '9') ||
+			     (c >= 'a' && c <= 'f'))) {
 			return false;
 		}
 	}
@@ -597,7 +598,8 @@ static int r_payload(struct stream_r *r, size_t len)
 	size_t have = 0;
 
 	while (have < len) {
-		size_t chunk = len - have < ROWS_CHUNK ? len - have : ROWS_CHUNK;
+		size_t chunk =
+		    len - have < ROWS_CHUNK ? len - have : ROWS_CHUNK;
 		size_t got;
 		int rc;
 
@@ -786,7 +788,8 @@ static int r_end(struct stream_r *r, struct dec *d, struct stream_end *e)
 	e->rows = take64(d);
 	e->bytes = take64(d);
 	if (d->short_ || d->pos != d->len)
-		return r_damage(r, "an end record of %zu bytes, not 32", d->len);
+		return r_damage(r, "an end record of %zu bytes, not 32",
+				d->len);
 	if (e->headers != c->headers || e->blobs != c->blobs ||
 	    e->rows != c->rows)
 		return r_damage(r,

@@ -322,7 +322,8 @@ static void refused(struct craft *c, const char *want, const char *what)
 	memset(c, 0, sizeof(*c));
 }
 
-/* ---- the tests ------------------------------------------------------------ */
+/* ---- the tests ------------------------------------------------------------
+ */
 
 static void t_hash_pieces(void)
 {
@@ -337,7 +338,8 @@ static void t_hash_pieces(void)
 	keep_hash_update(&st, buf + 1, 600);
 	keep_hash_update(&st, buf + 601, 399);
 	keep_hash_final(&st, parts);
-	ok(!memcmp(whole, parts, 32), "a hash in pieces is the hash of the whole");
+	ok(!memcmp(whole, parts, 32),
+	   "a hash in pieces is the hash of the whole");
 }
 
 static void t_round_trip(bool incremental, bool encrypted)
@@ -349,9 +351,9 @@ static void t_round_trip(bool incremental, bool encrypted)
 	struct stream_header want;
 	struct stream_blob b;
 	int rc, bad = 0;
-	const char *what = incremental ? (encrypted ? "incremental, encrypted"
-						    : "incremental")
-				       : (encrypted ? "full, encrypted" : "full");
+	const char *what =
+	    incremental ? (encrypted ? "incremental, encrypted" : "incremental")
+			: (encrypted ? "full, encrypted" : "full");
 
 	header_of(&want, incremental, encrypted);
 	rc = write_small(&m, incremental, encrypted, 5, 2);
@@ -493,7 +495,8 @@ static void t_truncated(void)
 			hl |= (uint64_t)m.p[4 + i] << (8 * i);
 		boundary = 12 + (size_t)hl + 32;
 		read_all(m.p, boundary, 0, &n2, msg, sizeof(msg));
-		ok(n2 == 1 && strstr(msg, "(truncated?) after record 1 at byte"),
+		ok(n2 == 1 &&
+		       strstr(msg, "(truncated?) after record 1 at byte"),
 		   "a cut after the header: %s", msg);
 	}
 	free(m.p);
@@ -544,7 +547,8 @@ static void t_order(void)
 	craft_rec(&c, STREAM_ROWS, 3, "abc", 3);
 	craft_end(&c, 1, 1, 1, 0);
 	/* (bytes were left 0 on purpose) */
-	refused(&c, "record 4 (end) at byte", "an end record with wrong counts");
+	refused(&c, "record 4 (end) at byte",
+		"an end record with wrong counts");
 	craft_header(&c, &h);
 	craft_end(&c, 1, 1, 0, 0);
 	refused(&c, "counts 1 header, 1 blob and 0 rows records; the stream "
@@ -554,8 +558,8 @@ static void t_order(void)
 	size_t hl = c.m.len - 44;
 	craft_end(&c, 1, 0, 0, hl);
 	int rc = read_all(c.m.p, c.m.len, 0, &n, msg, sizeof(msg));
-	is_int(rc, 0, "the test's own encoder makes a valid stream (%d records)",
-	       n);
+	is_int(rc, 0,
+	       "the test's own encoder makes a valid stream (%d records)", n);
 	free(c.m.p);
 	memset(&c, 0, sizeof(c));
 
@@ -636,7 +640,8 @@ static void t_order(void)
 	craft_header(&c, &h);
 	craft_rec(&c, STREAM_BLOB, STREAM_BLOB_FIXED + STREAM_BLOB_DATA_MAX + 1,
 		  blob, bl);
-	refused(&c, "over the blob record bound", "a blob one byte over its bound");
+	refused(&c, "over the blob record bound",
+		"a blob one byte over its bound");
 	craft_header(&c, &h);
 	craft_rec(&c, STREAM_END, 65, blob, 65);
 	refused(&c, "over the end record bound of 64", "an end over its bound");
@@ -679,7 +684,8 @@ static void t_foreign(void)
 			  keep.len - 44);
 		free(keep.p);
 	}
-	refused(&c, "not a keepfs stream", "a well-chained header, magic wrong");
+	refused(&c, "not a keepfs stream",
+		"a well-chained header, magic wrong");
 }
 
 static void t_header_fields(void)
@@ -781,7 +787,8 @@ static void t_header_fields(void)
 		memset(big, 'w', sizeof(big));
 		h.wrap = big;
 		craft_header(&c, &h);
-		refused(&c, "the key wrap is 1025 bytes", "a key wrap too long");
+		refused(&c, "the key wrap is 1025 bytes",
+			"a key wrap too long");
 	}
 	h.wrap = "a\0b";
 	h.wrap_len = 3;
@@ -947,7 +954,8 @@ static void t_writer(void)
 	m = (struct mem){.fail_after = 200};
 	stream_w_new(mem_write, &m, &w);
 	is_int(stream_w_header(w, &h), 0, "a header into a small sink");
-	is_int(stream_w_blob(w, &b), ENOSPC, "a blob that does not fit: ENOSPC");
+	is_int(stream_w_blob(w, &b), ENOSPC,
+	       "a blob that does not fit: ENOSPC");
 	is_int(stream_w_rows(w, "x", 1), ENOSPC, "and everything after it");
 	is_int(stream_w_end(w), ENOSPC, "the end too");
 	stream_w_free(w);
@@ -1005,7 +1013,8 @@ static void t_fd(void)
 	fclose(f);
 }
 
-/* ---- seeds for the fuzzer ------------------------------------------------- */
+/* ---- seeds for the fuzzer -------------------------------------------------
+ */
 
 static int save(const char *dir, const char *name, const struct mem *m)
 {
