@@ -3,11 +3,13 @@
  *
  * Module map (each file says what it owns at its top):
  *   log.c    logging, return codes, the corruption breakpoint
- *   codec.c  content hashing (BLAKE2b) and compression (zstd); the only
- *            file that includes zstd.h and sodium.h
+ *   codec.c  content hashing (BLAKE2b) and compression (zstd), packing
+ *            and unpacking blobs; the only file that includes zstd.h
+ *   crypt.c  an encrypted store's keys, keyed hashes and seals (with
+ *            codec.c, the only files that include sodium.h)
  *   db.c     every SQL statement of the write path and of views
- *   db_diff.c  the change journal's SQL (with db.c, the only files that
- *            include sqlite3.h)
+ *   db_diff.c  the change journal's SQL (with db.c, db_restore.c and
+ *            db_fsck.c, the only files that include sqlite3.h)
  *   store.c  store lifecycle, the lock, the commit pipeline, statistics
  *   ns.c     the namespace: lookup, create, link, unlink, rename, xattrs
  *   data.c   file data: the dirty-block cache, read, write, truncate,
