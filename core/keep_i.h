@@ -8,7 +8,7 @@
  *   crypt.c  an encrypted store's keys, keyed hashes and seals (with
  *            codec.c, the only files that include sodium.h)
  *   db.c     every SQL statement of the write path and of views
- *   db_diff.c  the change journal's SQL (with db.c, db_restore.c and
+ *   db_diff.c  the change journal's SQL (with db.c, db_restore.c, gc.c and
  *            db_fsck.c, the only files that include sqlite3.h)
  *   store.c  store lifecycle, the lock, the commit pipeline, statistics
  *   ns.c     the namespace: lookup, create, link, unlink, rename, xattrs
