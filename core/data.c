@@ -191,7 +191,9 @@ struct dcache {
 	pthread_mutex_t mu;
 	struct dentry **tab;
 	size_t nbuckets;
-	struct dentry head; /* LRU list: head.next is the newest */
+	struct dentry *head; /* LRU list: head->next is the newest (a
+			     * sentinel of its own: a struct with a
+			     * flexible array is no member) */
 	size_t bytes;
 };
 
@@ -203,12 +205,15 @@ int dcache_new(struct keep_store *s)
 		return KEEP_E_NOMEM;
 	c->nbuckets = 1024;
 	c->tab = calloc(c->nbuckets, sizeof(*c->tab));
-	if (!c->tab) {
+	c->head = calloc(1, sizeof(*c->head));
+	if (!c->tab || !c->head) {
+		free(c->tab);
+		free(c->head);
 		free(c);
 		return KEEP_E_NOMEM;
 	}
 	pthread_mutex_init(&c->mu, NULL);
-	c->head.next = c->head.prev = &c->head;
+	c->head->next = c->head->prev = c->head;
 	s->dcache = c;
 	return 0;
 }
@@ -219,11 +224,12 @@ void dcache_free(struct keep_store *s)
 
 	if (!c)
 		return;
-	for (struct dentry *e = c->head.next, *n; e != &c->head; e = n) {
+	for (struct dentry *e = c->head->next, *n; e != c->head; e = n) {
 		n = e->next;
 		free(e);
 	}
 	pthread_mutex_destroy(&c->mu);
+	free(c->head);
 	free(c->tab);
 	free(c);
 	s->dcache = NULL;
@@ -237,10 +243,10 @@ static void lru_unlink(struct dentry *e)
 
 static void lru_push(struct dcache *c, struct dentry *e)
 {
-	e->next = c->head.next;
-	e->prev = &c->head;
-	c->head.next->prev = e;
-	c->head.next = e;
+	e->next = c->head->next;
+	e->prev = c->head;
+	c->head->next->prev = e;
+	c->head->next = e;
 }
 
 static bool dcache_get(struct dcache *c, uint64_t blob, void *dst, size_t bs)
@@ -284,8 +290,8 @@ static void dcache_put(struct dcache *c, uint64_t blob, const void *src,
 	c->tab[blob & (c->nbuckets - 1)] = e;
 	lru_push(c, e);
 	c->bytes += len;
-	while (c->bytes > DCACHE_BYTES && c->head.prev != e) {
-		struct dentry *old = c->head.prev;
+	while (c->bytes > DCACHE_BYTES && c->head->prev != e) {
+		struct dentry *old = c->head->prev;
 		lru_unlink(old);
 		for (p = &c->tab[old->blob & (c->nbuckets - 1)]; *p; p = &(*p)->hnext)
 			if (*p == old) {
