@@ -334,16 +334,25 @@ struct prekeys {
 	char wrap[512];
 };
 
-static int precheck(const char *path, const struct keep_secret *secret,
-		    struct prekeys *pk)
+/* The store's wrapped key, read without its lock or a writable
+ * connection (db_peek_meta): 0, ENOENT (a plain store), or EAGAIN. */
+static int peek_wrap(const char *path, char *buf, size_t len)
 {
 	char *db = path_join(path, DB_NAME);
 	int rc;
 
 	if (!db)
 		return KEEP_E_NOMEM;
-	rc = db_peek_meta(db, "key_wrap", pk->wrap, sizeof(pk->wrap));
+	rc = db_peek_meta(db, "key_wrap", buf, len);
 	free(db);
+	return rc;
+}
+
+static int precheck(const char *path, const struct keep_secret *secret,
+		    struct prekeys *pk)
+{
+	int rc = peek_wrap(path, pk->wrap, sizeof(pk->wrap));
+
 	if (rc == ENOENT)
 		return KEEP_E_INVAL; /* a plain store */
 	if (rc)
@@ -488,7 +497,7 @@ int keep_store_is_encrypted(const struct keep_store *s)
 int keep_store_encrypted(const char *path, int *kind)
 {
 	struct keep_store *s;
-	char wrap[512], *db;
+	char wrap[512];
 	struct stat st;
 	int rc;
 
@@ -496,11 +505,9 @@ int keep_store_encrypted(const char *path, int *kind)
 		return errno;
 	if (!keep_is_store(path))
 		return KEEP_E_NOTSTORE;
-	/* read without the lock or a writable connection (precheck) */
-	if (!(db = path_join(path, DB_NAME)))
-		return KEEP_E_NOMEM;
-	rc = db_peek_meta(db, "key_wrap", wrap, sizeof(wrap));
-	free(db);
+	rc = peek_wrap(path, wrap, sizeof(wrap));
+	if (rc == KEEP_E_NOMEM)
+		return rc;
 	if (rc == ENOENT) {
 		*kind = 0;
 		return 0;

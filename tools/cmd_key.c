@@ -65,9 +65,13 @@ static int generate(int argc, char **argv)
 					     : "");
 	randombytes_buf(key, sizeof(key));
 	ssize_t n = write(fd, key, sizeof(key));
+	int e = n < 0 ? errno : n != (ssize_t)sizeof(key) ? EIO : 0;
 	sodium_memzero(key, sizeof(key));
-	if (n != (ssize_t)sizeof(key) || fsync(fd) != 0 || close(fd) != 0) {
-		int e = n < 0 ? errno : EIO;
+	if (!e && fsync(fd) != 0)
+		e = errno;
+	if (close(fd) != 0 && !e)
+		e = errno;
+	if (e) {
 		unlink(argv[2]);
 		return error("cannot write key file '%s': %s", argv[2],
 			     strerror(e));
@@ -176,12 +180,11 @@ static int change(int argc, char **argv)
 		      store);
 		goto out;
 	}
+	/* a busy store is told before anyone is asked for a passphrase */
 	if (!mnt) {
 		pid_t pid = keep_store_lock_owner(store);
 		if (pid > 0) {
-			error("store '%s' is busy: process %d has it open for "
-			      "writing; try again when it is done",
-			      store, (int)pid);
+			store_busy(store, pid);
 			goto out;
 		}
 	}

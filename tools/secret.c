@@ -65,8 +65,9 @@ static const char *kind_name(int kind)
 
 int secret_from_file(const char *path, int kind, struct keep_secret **out)
 {
+	/* one byte more than the longest allowed, to tell a longer file */
 	size_t cap = kind == KEEP_SECRET_KEYFILE ? KEEP_KEYFILE_BYTES + 1
-						 : PASSPHRASE_MAX + 2;
+						 : PASSPHRASE_MAX + 3;
 	struct keep_secret *s;
 	struct stat st;
 	size_t n = 0;
@@ -113,12 +114,13 @@ int secret_from_file(const char *path, int kind, struct keep_secret **out)
 		}
 	} else {
 		char *p = (char *)s->data;
-		if (n && p[n - 1] == '\n') {
+		int over = n == cap; /* there is more than was read */
+		if (!over && n && p[n - 1] == '\n') {
 			n--;
 			if (n && p[n - 1] == '\r')
 				n--;
 		}
-		if (n > PASSPHRASE_MAX) {
+		if (over || n > PASSPHRASE_MAX) {
 			secret_free(s);
 			return error("passphrase file '%s' is longer than %d "
 				     "bytes",

@@ -604,7 +604,7 @@ int open_read(const char *store, int contents, struct keep_store **s)
 	return error("cannot open store '%s': %s", store, keep_strerror(rc));
 }
 
-static int busy(const char *store, pid_t pid)
+int store_busy(const char *store, pid_t pid)
 {
 	char comm[64];
 
@@ -627,7 +627,7 @@ int open_writable(const char *store, struct keep_store **s)
 	/* a busy store is told before anyone is asked for a passphrase */
 	pid = keep_store_lock_owner(store);
 	if (pid > 0)
-		return busy(store, pid);
+		return store_busy(store, pid);
 	if (secret_for_store(store, NULL, NULL, &sec) != EXIT_OK)
 		return EXIT_FAILED;
 	int rc = keep_store_open_secret(store, KEEP_OPEN_WRITE, sec, s);
@@ -639,7 +639,7 @@ int open_writable(const char *store, struct keep_store **s)
 		return error("cannot open store '%s': %s%s", store,
 			     keep_strerror(rc),
 			     rc == KEEP_E_BADKEY ? "; nothing was changed" : "");
-	return busy(store, keep_store_lock_owner(store));
+	return store_busy(store, keep_store_lock_owner(store));
 }
 
 const char *file_type_name(uint32_t mode)

@@ -224,6 +224,9 @@ int find_version(struct keep_store *s, const char *store, const char *what,
  * secret, see secret_for_store), or print why not (busy: which process
  * holds it; a wrong secret) and return EXIT_FAILED. */
 int open_writable(const char *store, struct keep_store **s);
+/* Say that store is open for writing by process pid (0 or less: by some
+ * process); EXIT_FAILED. */
+int store_busy(const char *store, pid_t pid);
 /* Open a store read-only; contents: files' contents will be read, so an
  * encrypted store's secret is needed.  EXIT_OK or EXIT_FAILED (said). */
 int open_read(const char *store, int contents, struct keep_store **s);

@@ -45,6 +45,10 @@ head -c 31 "$T/k1" >"$T/k1.short"
 fails 1 "init with a truncated key file" "key file '$T/k1.short' holds 31 bytes; a key file holds exactly 32" \
 	"$KEEPFS" init --key-file "$T/k1.short" "$T/s-short"
 check_not "and makes no store" test -e "$T/s-short"
+{ head -c 4096 /dev/zero | tr '\0' a; printf '\r\nmore'; } >"$T/long.pass"
+fails 1 "init with a passphrase file over 4096 bytes" "passphrase file '$T/long.pass' is longer than 4096 bytes" \
+	"$KEEPFS" init --passphrase-file "$T/long.pass" "$T/s-long"
+check_not "and makes no store" test -e "$T/s-long"
 
 # --- a store with a key file, through the mount --------------------------------------
 S=$T/store M=$T/mnt
