@@ -733,7 +733,12 @@ struct stream_header {
 	uint32_t block_size;
 	const char *name;	/* the snapshot sent */
 	uint64_t commit;	/* its commit id (not 0) */
-	int64_t created_ns;
+	int64_t commit_ns;	/* that commit's time */
+	int64_t created_ns;	/* when the snapshot was taken */
+	int origin;		/* KEEP_ORIGIN_MANUAL, _AUTO or _PRE_RESTORE */
+	/* what the sender expects the whole stream to weigh, in bytes (for
+	 * progress; 0: unknown) */
+	uint64_t expect_bytes;
 	bool incremental;	/* sent against a base the receiver has: */
 	const char *base_name;
 	uint64_t base_commit;	/* older than commit */

@@ -56,7 +56,7 @@
 
 _Static_assert(sizeof(STREAM_MAGIC) <= STREAM_MAGIC_BYTES, "magic length");
 _Static_assert(STREAM_MAGIC_BYTES + 4 + STREAM_UUID_BYTES + 4 + 4 +
-			       2 * (2 + KEEP_SNAP_NAME_MAX + 8) + 8 + 1 + 2 +
+			       2 * (2 + KEEP_SNAP_NAME_MAX + 8) + 8 + 8 + 1 + 8 + 1 + 2 +
 			       STREAM_WRAP_MAX <=
 		       STREAM_HEADER_MAX,
 	       "the largest header fits its bound");
@@ -254,6 +254,9 @@ static const char *header_problem(const struct stream_header *h,
 		return "the snapshot's name is not a snapshot name";
 	if (h->commit == 0)
 		return "the snapshot's commit is 0";
+	if (h->origin != KEEP_ORIGIN_MANUAL && h->origin != KEEP_ORIGIN_AUTO &&
+	    h->origin != KEEP_ORIGIN_PRE_RESTORE)
+		return "the snapshot's origin is not one a store takes";
 	if (h->incremental) {
 		if (name_problem(h->base_name, n->base))
 			return "the base's name is not a snapshot name";
@@ -399,7 +402,10 @@ int stream_w_header(struct stream_w *w, const struct stream_header *h)
 	put16(&e, (uint16_t)n.name);
 	put_bytes(&e, h->name, n.name);
 	put64(&e, h->commit);
+	put64(&e, (uint64_t)h->commit_ns);
 	put64(&e, (uint64_t)h->created_ns);
+	put8(&e, (uint8_t)h->origin);
+	put64(&e, h->expect_bytes);
 	put8(&e, h->incremental ? 1 : 0);
 	if (h->incremental) {
 		put16(&e, (uint16_t)n.base);
@@ -712,7 +718,10 @@ static int r_header(struct stream_r *r, struct dec *d, struct stream_header *h)
 		return r_damage(r, "the snapshot's name %s", why);
 	h->name = r->name;
 	h->commit = take64(d);
+	h->commit_ns = (int64_t)take64(d);
 	h->created_ns = (int64_t)take64(d);
+	h->origin = take8(d);
+	h->expect_bytes = take64(d);
 	base = take8(d);
 	if (!d->short_ && base > 1)
 		return r_damage(r, "the base's flag is %u", base);

@@ -139,7 +139,10 @@ static void header_of(struct stream_header *h, bool incremental,
 	h->block_size = 65536;
 	h->name = "2026-11-24T08:35:00Z";
 	h->commit = 4711;
+	h->commit_ns = 1795000000023456789;
 	h->created_ns = 1795000000123456789;
+	h->origin = KEEP_ORIGIN_AUTO;
+	h->expect_bytes = 123456;
 	h->incremental = incremental;
 	if (incremental) {
 		h->base_name = "nightly";
@@ -209,6 +212,7 @@ struct hp {
 	const char *name;
 	size_t name_len;
 	uint64_t commit;
+	uint8_t origin;
 	uint8_t base;
 	const char *base_name;
 	size_t base_len;
@@ -240,7 +244,10 @@ static size_t hp_encode(const struct hp *h, uint8_t *buf)
 	memcpy(buf + n, h->name, h->name_len);
 	n += h->name_len;
 	put(buf, &n, h->commit, 8);
-	put(buf, &n, 42, 8);
+	put(buf, &n, 41, 8); /* the commit's time */
+	put(buf, &n, 42, 8); /* the snapshot's */
+	put(buf, &n, h->origin, 1);
+	put(buf, &n, 0, 8); /* expected bytes */
 	put(buf, &n, h->base, 1);
 	if (h->base) {
 		put(buf, &n, h->base_len, 2);
@@ -374,6 +381,9 @@ static void t_round_trip(bool incremental, bool encrypted)
 		   h->block_size == want.block_size &&
 		   !strcmp(h->name, want.name) && h->commit == want.commit &&
 		   h->created_ns == want.created_ns &&
+		   h->commit_ns == want.commit_ns &&
+		   h->origin == want.origin &&
+		   h->expect_bytes == want.expect_bytes &&
 		   h->incremental == incremental,
 	   "%s: the header's fields come back", what);
 	if (incremental)
@@ -888,6 +898,10 @@ static void t_names_writer(void)
 	header_of(&h, false, false);
 	h.uuid[3] = 'X';
 	is_int(stream_w_header(w, &h), KEEP_E_INVAL, "and a bad uuid");
+	header_of(&h, false, false);
+	h.origin = KEEP_ORIGIN_RECEIVED;
+	is_int(stream_w_header(w, &h), KEEP_E_INVAL,
+	       "and an origin no store takes");
 	is_int(m.len, 0, "nothing was written by the refusals");
 	header_of(&h, false, false);
 	h.name = long_name; /* 255 bytes */
