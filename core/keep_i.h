@@ -8,8 +8,9 @@
  *   crypt.c  an encrypted store's keys, keyed hashes and seals (with
  *            codec.c, the only files that include sodium.h)
  *   db.c     every SQL statement of the write path and of views
- *   db_diff.c  the change journal's SQL (with db.c, db_restore.c, gc.c and
- *            db_fsck.c, the only files that include sqlite3.h)
+ *   db_diff.c  the change journal's SQL (with db.c, db_restore.c, gc.c,
+ *            db_fsck.c, send.c and receive.c, the only files that
+ *            include sqlite3.h)
  *   store.c  store lifecycle, the lock, the commit pipeline, statistics
  *   ns.c     the namespace: lookup, create, link, unlink, rename, xattrs
  *   data.c   file data: the dirty-block cache, read, write, truncate,
@@ -25,6 +26,8 @@
  *   db_fsck.c  fsck's queries, garbage, the copy before a repair
  *   stream.c the record format of send streams: writing and reading
  *            records over caller-given functions (no store access)
+ *   send.c   what a send stream of a snapshot holds (keep_send)
+ *   receive.c  applying a stream to a replica (keep_receive, promote)
  */
 #ifndef KEEP_I_H
 #define KEEP_I_H
@@ -324,6 +327,16 @@ int store_commit_tx(struct keep_store *s, uint64_t *id);
  */
 int store_own_begin(struct keep_store *s);
 int store_own_end(struct keep_store *s, int rc);
+/* Instead of store_own_end, after no error: make the transaction commit
+ * `id` with time time_ns (a received snapshot's), with its journal,
+ * durably; the next commit is id + 1.  Releases both locks. */
+int store_own_commit(struct keep_store *s, uint64_t id, int64_t time_ns);
+/* Make everything committed so far durable (an own transaction's too). */
+int store_sync(struct keep_store *s);
+
+/* keep_store_open: a writable handle on an encrypted store without its
+ * key, for what never reads or writes file contents (receive.c) */
+#define KEEP_OPEN_NOKEY (1u << 16)
 int keep_begin(struct keep_store *s); /* under mu: open the write tx */
 void keep_touch(struct keep_store *s); /* under mu: note a change */
 int keep_writable(struct keep_store *s); /* 0, EROFS or KEEP_E_READONLY */
@@ -811,5 +824,36 @@ void stream_r_free(struct stream_r *r); /* NULL: no-op */
 int stream_r_next(struct stream_r *r, struct stream_rec *rec);
 /* The last error's message, "" when there was none. */
 const char *stream_r_error(const struct stream_r *r);
+
+/* ---- send.c and receive.c: the rows of a stream -------------------------- */
+
+/*
+ * A rows record is a sequence of ops, each a byte and its fields
+ * (little-endian; names are a length byte and 1 to 255 bytes):
+ *   ROP_GONE ino                 the object is gone: end all its rows
+ *   ROP_FRESH ino                the object is new: end any rows it has
+ *   ROP_INODE ino mode uid gid nlink (u32 each) size rdev atime mtime
+ *             ctime btime nblocks parent (u64 each) tlen (u16: a symlink
+ *             target's length + 1, 0 for none) target
+ *   ROP_BLOCK ino idx hash[32]   block idx is the blob with this hash
+ *   ROP_BLOCK_DEL ino idx        block idx is a hole now
+ *   ROP_XATTR ino name vlen (u32) value
+ *   ROP_XATTR_DEL ino name
+ *   ROP_DIRENT dir id name ino   entry id of dir
+ *   ROP_DIRENT_DEL dir id
+ * A row op replaces the row of its key that the replica's live tree has;
+ * a _DEL op ends one that must be there.
+ */
+enum rop {
+	ROP_GONE = 1,
+	ROP_FRESH = 2,
+	ROP_INODE = 3,
+	ROP_BLOCK = 4,
+	ROP_BLOCK_DEL = 5,
+	ROP_XATTR = 6,
+	ROP_XATTR_DEL = 7,
+	ROP_DIRENT = 8,
+	ROP_DIRENT_DEL = 9,
+};
 
 #endif /* KEEP_I_H */

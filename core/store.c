@@ -368,7 +368,10 @@ static int unlock(struct keep_store *s, const struct keep_secret *secret,
 	if (!s->encrypted)
 		return secret ? KEEP_E_INVAL : 0;
 	if (!secret)
-		return (s->flags & KEEP_OPEN_WRITE) ? KEEP_E_NEEDKEY : 0;
+		return (s->flags & KEEP_OPEN_WRITE) &&
+				       !(s->flags & KEEP_OPEN_NOKEY)
+			       ? KEEP_E_NEEDKEY
+			       : 0;
 	if (pk->keys && strcmp(pk->wrap, s->wrap_text) == 0) {
 		s->keys = pk->keys;
 		pk->keys = NULL;
@@ -528,6 +531,7 @@ int keep_store_encrypted(const char *path, int *kind)
 }
 
 static int sync_commits(struct keep_store *s);
+static void committed(struct keep_store *s, int64_t t);
 
 int keep_key_change(struct keep_store *s, const struct keep_secret *old_secret,
 		    const struct keep_secret *new_secret)
@@ -686,6 +690,43 @@ int store_own_begin(struct keep_store *s)
 		s->in_tx = true;
 		return 0;
 	}
+	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->commit_mu);
+	return rc;
+}
+
+int store_sync(struct keep_store *s)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->mu);
+	rc = sync_commits(s);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int store_own_commit(struct keep_store *s, uint64_t id, int64_t time_ns)
+{
+	int rc;
+
+	if (time_ns <= s->last_commit_ns && id >= s->open_commit)
+		time_ns = s->last_commit_ns + 1; /* note 6 of db.c */
+	s->open_commit = id;
+	rc = db_journal_flush(s, id);
+	if (!rc)
+		rc = keep_fault("commit");
+	if (!rc)
+		rc = db_commit(s, id, time_ns);
+	if (rc) {
+		/* nothing of it stays; the handle is done with (as after
+		 * any failed commit) */
+		db_rollback(s);
+		s->sticky = rc;
+	} else {
+		committed(s, time_ns);
+		rc = sync_commits(s);
+	}
+	s->in_tx = false;
 	pthread_mutex_unlock(&s->mu);
 	pthread_mutex_unlock(&s->commit_mu);
 	return rc;

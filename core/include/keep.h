@@ -1041,6 +1041,130 @@ struct keep_repair_result {
  */
 int keep_repair(struct keep_store *s, struct keep_repair_result *out);
 
+/* ---- send and receive ------------------------------------------------------ */
+
+/*
+ * A send stream carries one snapshot of a store to another place: a
+ * header (the source store's identity, the snapshot's and, for an
+ * incremental stream, its base's), the blobs the receiver needs exactly
+ * as the source stores them (compressed; sealed, for an encrypted store:
+ * nothing in the stream is plaintext file data), the snapshot's metadata
+ * rows, and an end record with totals; every record carries a check
+ * chained over everything before it.  A full stream holds the whole
+ * view; one with a base holds what changed since it, and only the blobs
+ * that no object of the base uses.
+ *
+ * A replica is a store made by receiving streams: its commits are the
+ * source's snapshot commits (same ids and times), its live tree is the
+ * newest snapshot received, and it is read-only to everything but the
+ * next receive until keep_promote.  An encrypted source's replica holds
+ * the same wrapped key, so the source's secret opens it; receiving needs
+ * no secret.
+ */
+typedef int (*keep_write_fn)(void *ctx, const void *buf, size_t len);
+/* 0 with *got bytes (0 only at the end of the input), or an errno */
+typedef int (*keep_read_fn)(void *ctx, void *buf, size_t len, size_t *got);
+
+/* What a stream is, from its header. */
+struct keep_stream_info {
+	char source[37];	/* the source store's uuid */
+	char name[KEEP_SNAP_NAME_MAX + 1];
+	uint64_t commit;
+	int64_t commit_ns, created_ns;
+	int origin;		/* KEEP_ORIGIN_* */
+	int incremental;
+	char base[KEEP_SNAP_NAME_MAX + 1]; /* incremental: the base */
+	uint64_t base_commit;
+	int encrypted;
+	uint32_t block_size;
+	uint64_t expect_bytes;	/* the sender's estimate of the stream */
+};
+
+/* Totals of a send or a receive. */
+struct keep_xfer {
+	uint64_t objects;    /* objects sent whole, changed or removed */
+	uint64_t rows;	     /* metadata rows (added or ended) */
+	uint64_t blobs;	     /* blobs in the stream */
+	uint64_t blob_bytes; /* their stored bytes */
+	uint64_t new_blobs;  /* receive: the blobs the replica lacked */
+	uint64_t bytes;	     /* bytes of the stream */
+};
+
+struct keep_send_req {
+	const char *snapshot; /* the snapshot to send */
+	const char *base;     /* NULL: a full stream; else an older snapshot */
+	/* called once the header is written (may be NULL) */
+	void (*started)(void *ctx, const struct keep_stream_info *info);
+	void *ctx;
+};
+
+/*
+ * Write the stream of req->snapshot through write.  The view is read in
+ * one read transaction (a mounted store keeps working; what it commits
+ * meanwhile is not in the stream).  Objects that lost their last name
+ * but are still open are not part of a view here.
+ * Returns 0 with *out (may be NULL) filled; ENOENT (no such snapshot or
+ * base: err says which); EINVAL (the base is not older than the
+ * snapshot); KEEP_E_CORRUPT (a blob of the source fails its CRC: the
+ * store is damaged, err names it); write's errno (the stream is cut).
+ */
+int keep_send(struct keep_store *s, const struct keep_send_req *req,
+	      keep_write_fn write, void *wctx, struct keep_xfer *out,
+	      char *err, size_t errlen);
+
+enum {
+	KEEP_RECV_PRUNE = 1 << 0, /* then apply the replica's retention and
+				     collect its garbage */
+};
+
+struct keep_recv_req {
+	const char *path; /* the replica; made if it does not exist */
+	unsigned flags;	  /* KEEP_RECV_* */
+	/* called once the header is read and accepted (may be NULL) */
+	void (*started)(void *ctx, const struct keep_stream_info *info);
+	void *ctx;
+};
+
+struct keep_recv_result {
+	struct keep_stream_info info;
+	int created;	/* the replica was made by this receive */
+	int already;	/* it had the snapshot: nothing was done */
+	struct keep_xfer xfer;
+	uint64_t pruned; /* KEEP_RECV_PRUNE: snapshots retention deleted */
+	struct keep_gc_result gc;
+};
+
+/*
+ * Read a stream through read and apply it: the replica at req->path gets
+ * the snapshot (made, when the path does not exist or is an empty
+ * directory).  All or nothing: the snapshot is one commit, made durable
+ * before return, and only after the end record has been checked; a
+ * damaged, cut or refused stream leaves the replica as it was (a new one
+ * is not made).  A stream whose snapshot the replica has is not read
+ * past its header (result->already).
+ * Returns 0; KEEP_E_CORRUPT (the stream is damaged or cut, or its rows
+ * do not fit the replica: err says what); EEXIST (the path is not a
+ * replica of this stream's source, or holds a snapshot of that name with
+ * another commit); ENOENT (an incremental stream whose base is not the
+ * replica's newest snapshot, or no replica for it); ESTALE (the replica
+ * already has a newer snapshot); KEEP_E_LOCKED (in use); ENOSPC; read's
+ * errno; another error.  err gets a message for every failure.
+ */
+int keep_receive(const struct keep_recv_req *req, keep_read_fn read,
+		 void *rctx, struct keep_recv_result *out, char *err,
+		 size_t errlen);
+
+/* The uuid of the store s is a replica of, into buf (37 bytes); "" when
+ * s is not a replica.  Returns 0 or an error. */
+int keep_replica_of(struct keep_store *s, char *buf, size_t len);
+
+/*
+ * Make a replica an ordinary writable store: it forgets its source, so
+ * nothing more can be received into it.  s must be writable.  Returns 0,
+ * EINVAL (not a replica), EROFS.
+ */
+int keep_promote(struct keep_store *s);
+
 #ifdef __cplusplus
 }
 #endif
