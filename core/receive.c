@@ -597,10 +597,10 @@ static int apply_rows(struct rcv *r, const void *data, size_t len)
 					     "it", ino);
 			break;
 		case ROP_FRESH:
-			r->x.objects++;
 			rc = end_all_of(r, ino, NULL);
 			break;
 		case ROP_INODE:
+			r->x.objects++;
 			rc = op_inode(r, &c, ino);
 			break;
 		case ROP_BLOCK:

@@ -283,6 +283,7 @@ static int parse_one(struct kfs_config *cfg, char *opt, char *err,
 		cfg->read_only = 1;
 	} else if (!strcmp(key, "rw")) {
 		cfg->read_only = 0;
+		cfg->rw_given = 1;
 	} else if (!strcmp(key, "allow_other")) {
 		cfg->allow_other = 1;
 	} else if (!strcmp(key, "allow_root")) {

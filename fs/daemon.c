@@ -418,10 +418,12 @@ static int build_args(const struct kfs_config *cfg, struct fuse_args *args)
 	return err;
 }
 
-int kfs_run(const struct kfs_config *cfg, int ready_fd)
+int kfs_run(const struct kfs_config *given, int ready_fd)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se = NULL;
+	/* the options in force: a replica's store turns read_only on */
+	struct kfs_config own = *given, *cfg = &own;
 	struct kfs fs;
 	int status = 1;
 	int rc;
@@ -496,6 +498,29 @@ int kfs_run(const struct kfs_config *cfg, int ready_fd)
 						"changed"
 					      : "");
 		goto out_nodes;
+	}
+	{
+		/* a replica's live tree is its newest received snapshot:
+		 * writing there would break the next receive */
+		char of[64] = "";
+		rc = keep_replica_of(fs.store, of, sizeof(of));
+		if (!rc && of[0] && cfg->rw_given) {
+			ready_err(&ready_fd, "store '%s' is a replica: it mounts "
+				  "read-only ('keepfs promote %s' makes it an "
+				  "ordinary writable store)", cfg->store_path,
+				  cfg->store_path);
+			goto out_store;
+		}
+		if (!rc && of[0]) {
+			cfg->read_only = 1;
+			keep_log(LOG_INFO, "store '%s' is a replica: mounted "
+				 "read-only", cfg->store_path);
+		}
+		if (rc) {
+			ready_err(&ready_fd, "cannot read store '%s': %s",
+				  cfg->store_path, keep_strerror(rc));
+			goto out_store;
+		}
 	}
 	keep_store_set_dirty_limit(fs.store, cfg->dirty_limit);
 	fs.block_size = keep_store_block_size(fs.store);

@@ -37,6 +37,7 @@ struct kfs_config {
 
 	/* generic options */
 	int read_only;		  /* "ro" (and "rw" clears it) */
+	int rw_given;		  /* "rw" was given (a replica refuses it) */
 	int allow_other;	  /* "allow_other" */
 	int allow_root;		  /* "allow_root" */
 	int debug;		  /* "debug": FUSE request log, LOG_DEBUG */

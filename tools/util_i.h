@@ -60,6 +60,9 @@ int cmd_restore(int argc, char **argv);
 int cmd_ctl_ping(int argc, char **argv);
 int cmd_retain_now(int argc, char **argv);
 int cmd_key(int argc, char **argv);
+int cmd_send(int argc, char **argv);
+int cmd_receive(int argc, char **argv);
+int cmd_promote(int argc, char **argv);
 
 int ctl_snapshot(struct kfs_ctl *c, int argc, char **argv);
 int ctl_restore(struct kfs_ctl *c, int argc, char **argv);
@@ -71,6 +74,9 @@ int ctl_key_change(struct kfs_ctl *c, int argc, char **argv);
 
 extern const char usage_init[];
 extern const char usage_key[];
+extern const char usage_send[];
+extern const char usage_receive[];
+extern const char usage_promote[];
 extern const char usage_mount[];
 extern const char usage_mount_helper[];
 extern const char usage_umount[];
