@@ -754,7 +754,7 @@ struct stream_header {
 	uint64_t expect_bytes;
 	bool incremental;	/* sent against a base the receiver has: */
 	const char *base_name;
-	uint64_t base_commit;	/* older than commit */
+	uint64_t base_commit;	/* not newer than commit */
 	/* NULL or "": none; else the wrapped key an encrypted store's
 	 * replica is opened with (text, at most STREAM_WRAP_MAX bytes) */
 	const char *key_wrap;

@@ -804,9 +804,11 @@ int keep_send(struct keep_store *s, const struct keep_send_req *req,
 		if (rc == ENOENT)
 			rc = fail(&d, ENOENT, "no snapshot '%s' (the base)",
 				  req->base);
-		if (!rc && base.commit >= snap.commit)
+		/* (the same commit makes a stream with nothing in it: a
+		 * second name of a commit the receiver has) */
+		if (!rc && base.commit > snap.commit)
 			rc = fail(&d, EINVAL,
-				  "the base '%s' is not older than '%s' (commit "
+				  "the base '%s' is newer than '%s' (commit "
 				  "%" PRIu64 " against %" PRIu64 ")",
 				  base.name, snap.name, base.commit,
 				  snap.commit);

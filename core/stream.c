@@ -260,8 +260,10 @@ static const char *header_problem(const struct stream_header *h,
 	if (h->incremental) {
 		if (name_problem(h->base_name, n->base))
 			return "the base's name is not a snapshot name";
-		if (h->base_commit == 0 || h->base_commit >= h->commit)
-			return "the base's commit is not older than the "
+		/* the same commit: a second name the receiver has the
+		 * commit of (a stream with nothing in it) */
+		if (h->base_commit == 0 || h->base_commit > h->commit)
+			return "the base's commit is newer than the "
 			       "snapshot's";
 	}
 	if (n->wrap > STREAM_WRAP_MAX)

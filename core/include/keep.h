@@ -1104,8 +1104,9 @@ struct keep_send_req {
  * meanwhile is not in the stream).  Objects that lost their last name
  * but are still open are not part of a view here.
  * Returns 0 with *out (may be NULL) filled; ENOENT (no such snapshot or
- * base: err says which); EINVAL (the base is not older than the
- * snapshot); KEEP_E_CORRUPT (a blob of the source fails its CRC: the
+ * base: err says which); EINVAL (the base is newer than the snapshot; a
+ * base of the same commit makes an empty stream, which gives a replica
+ * that has the commit the snapshot's name); KEEP_E_CORRUPT (a blob of the source fails its CRC: the
  * store is damaged, err names it); write's errno (the stream is cut).
  */
 int keep_send(struct keep_store *s, const struct keep_send_req *req,

@@ -210,8 +210,8 @@ run_is 1 "send of an unknown snapshot" "$KEEPFS" send "$M" nosuch -o "$T/x"
 like "$KFS_ERR" "no snapshot 'nosuch'" "names it"
 check_not "and leaves no file" test -e "$T/x"
 run_is 1 "-o over an existing file is refused" "$KEEPFS" send "$M" s12 -o "$T/s12"
-run_is 1 "a base that is not older" "$KEEPFS" send "$M" s1 --from s2 -o "$T/x"
-like "$KFS_ERR" "not older" "says so"
+run_is 1 "a base that is newer" "$KEEPFS" send "$M" s1 --from s2 -o "$T/x"
+like "$KFS_ERR" "is newer than" "says so"
 
 # ---- an encrypted store ------------------------------------------------------------
 run_ok "a key file" "$KEEPFS" key generate "$T/enc.key"

@@ -288,7 +288,9 @@ static void t_replica(void)
 	ok(rc == 0 && res.already == 1, "an older stream it has: harmless");
 	send(s, "s12", "s11", &m, NULL);
 	ok(receive("rep", &m, 0, &res) == 0, "s12 from s11 (%s)", err);
-	send(s, "s12b", "s11", &m, NULL);
+	send(s, "s12b", "s12", &m, &x);
+	ok(x.blobs == 0 && x.rows == 0, "a stream between two names of one "
+					"commit is empty");
 	rc = receive("rep", &m, 0, &res);
 	ok(rc == 0 && res.already == 2, "a second name of a commit it has");
 	r = open_ro("rep");
@@ -366,8 +368,8 @@ static void t_replica(void)
 		   strstr(err, "no snapshot 'nosuch'"),
 	   "send of an unknown snapshot: %s", err);
 	ok(send(s, "s1", "s2", &m, NULL) == EINVAL &&
-		   strstr(err, "not older"),
-	   "a base that is not older: %s", err);
+		   strstr(err, "is newer than"),
+	   "a base that is newer: %s", err);
 
 	free(m.p);
 	free(keep.p);

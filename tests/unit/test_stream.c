@@ -760,9 +760,9 @@ static void t_header_fields(void)
 	refused(&c, "the base's name is empty", "an empty base name");
 	h.base_name = "old";
 	h.base_len = 3;
-	h.base_commit = 9;
+	h.base_commit = 10;
 	craft_header(&c, &h);
-	refused(&c, "not older than", "a base as new as the snapshot");
+	refused(&c, "is newer than", "a base newer than the snapshot");
 	h = hp_plain();
 	h.base = 2;
 	craft_header(&c, &h);
@@ -888,9 +888,9 @@ static void t_names_writer(void)
 	is_int(stream_w_header(w, &h), KEEP_E_INVAL,
 	       "and an empty base name");
 	h.base_name = "base";
-	h.base_commit = h.commit;
+	h.base_commit = h.commit + 1;
 	is_int(stream_w_header(w, &h), KEEP_E_INVAL,
-	       "and a base that is not older");
+	       "and a base that is newer");
 	header_of(&h, false, false);
 	h.key_wrap = WRAP;
 	is_int(stream_w_header(w, &h), KEEP_E_INVAL,
