@@ -63,6 +63,8 @@ int cmd_key(int argc, char **argv);
 int cmd_send(int argc, char **argv);
 int cmd_receive(int argc, char **argv);
 int cmd_promote(int argc, char **argv);
+int cmd_sync(int argc, char **argv);
+int cmd_sync_state(int argc, char **argv);
 
 int ctl_snapshot(struct kfs_ctl *c, int argc, char **argv);
 int ctl_restore(struct kfs_ctl *c, int argc, char **argv);
@@ -77,6 +79,8 @@ extern const char usage_key[];
 extern const char usage_send[];
 extern const char usage_receive[];
 extern const char usage_promote[];
+extern const char usage_sync[];
+extern const char usage_sync_state[];
 extern const char usage_mount[];
 extern const char usage_mount_helper[];
 extern const char usage_umount[];
