@@ -68,6 +68,7 @@ PACKAGES=(
 	scdoc sqlite3 fio stress-ng attr acl git rsync python3
 	e2fsprogs psmisc util-linux procps tar xz-utils diffutils findutils
 	bindfs gocryptfs systemd openssh-server openssh-client rclone
+	clang libclang-rt-dev
 )
 
 step_start=0
