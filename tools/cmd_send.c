@@ -83,6 +83,7 @@ const char usage_promote[] =
 
 struct progress {
 	bool on;
+	bool ready; /* the header is through: the total is known */
 	const char *verb; /* "sent", "received" */
 	uint64_t done, total;
 	double start, last;
@@ -102,7 +103,8 @@ static void progress_init(struct progress *p, const char *verb)
 	memset(p, 0, sizeof(*p));
 	p->on = isatty(STDERR_FILENO);
 	p->verb = verb;
-	p->start = p->last = now_s();
+	p->start = now_s();
+	p->last = 0; /* the first bytes show at once */
 }
 
 static void progress_show(struct progress *p, bool final)
@@ -110,7 +112,7 @@ static void progress_show(struct progress *p, bool final)
 	char a[32], b[32], c[32];
 	double t = now_s(), el = t - p->start;
 
-	if (!p->on || (!final && t - p->last < 0.25))
+	if (!p->on || !p->ready || (!final && t - p->last < 0.25))
 		return;
 	p->last = t;
 	double rate = el > 0 ? (double)p->done / el : 0;
@@ -167,6 +169,7 @@ static void send_started(void *ctx, const struct keep_stream_info *info)
 	struct sink *k = ctx;
 
 	k->pr.total = info->expect_bytes;
+	k->pr.ready = true;
 }
 
 static void json_xfer(const struct keep_xfer *x)
@@ -311,6 +314,7 @@ static void recv_started(void *ctx, const struct keep_stream_info *info)
 	struct source *r = ctx;
 
 	r->pr.total = info->expect_bytes;
+	r->pr.ready = true;
 }
 
 static const char *err_hint(int rc)

@@ -205,6 +205,12 @@ run_ok "then s12" "$KEEPFS" receive "$R" -i "$T/s12"
 run_ok "with --json" "$KEEPFS" receive "$T/replica-pipe" -i "$T/s0.stream" --json
 like "$KFS_OUT" '^\{"store": ".*", "snapshot": "s0", "commit": [0-9]+, "from": null, "created": false, "already": true' "--json reports it"
 
+is "$KFS_ERR" "" "receive is quiet when stderr is no terminal"
+run_ok "on a terminal, send shows progress" script -qec "'$KEEPFS' send '$M' s12 -o '$T/tty.stream'" "$T/tty.log"
+like "$(tr '\r' '\n' <"$T/tty.log")" "sent [0-9.]+ [KM]?i?B of [0-9.]+ [KM]?i?B \([0-9]+%\), [0-9.]+ [KM]?i?B/s, [0-9]+ s left" "bytes, total, rate and time left"
+like "$(tr '\r' '\n' <"$T/tty.log")" "sent [0-9.]+ [KM]?i?B, [0-9.]+ [KM]?i?B/s" "and a last line with the total"
+run_ok "and so does receive" script -qec "'$KEEPFS' receive '$T/tty-rep' -i '$T/s0.stream'" "$T/tty2.log"
+like "$(tr '\r' '\n' <"$T/tty2.log")" "received [0-9.]+ [KM]?i?B of" "(bytes of the expected total)"
 run_is 2 "send to a terminal is refused" script -qec "'$KEEPFS' send '$M' s12" /dev/null
 run_is 1 "send of an unknown snapshot" "$KEEPFS" send "$M" nosuch -o "$T/x"
 like "$KFS_ERR" "no snapshot 'nosuch'" "names it"
