@@ -434,6 +434,25 @@ int cmd_restore(int argc, char **argv)
 	}
 
 	struct keep_store *s = NULL;
+	char of[64] = "";
+	if (open_read(store, 0, &s) != EXIT_OK)
+		goto out;
+	rc = keep_replica_of(s, of, sizeof(of));
+	keep_store_close(s);
+	s = NULL;
+	if (rc || of[0]) {
+		if (rc)
+			error("cannot read store '%s': %s", store,
+			      keep_strerror(rc));
+		else
+			error("'%s' is a replica: its tree is the newest "
+			      "snapshot it received and changes only by "
+			      "'keepfs receive'; copy files out of its "
+			      "read-only mount or with 'keepfs cat', or make it "
+			      "an ordinary store with 'keepfs promote'",
+			      store);
+		goto out;
+	}
 	if (open_writable(store, &s) != EXIT_OK)
 		goto out;
 	status = restore_run(s, store, target, NULL, &o, restore_direct, s);
