@@ -736,7 +736,7 @@ static int write_locked(struct keep_store *s, struct kinode *n, uint64_t off,
 static int data_begin(struct keep_store *s, uint64_t ino, uint64_t space,
 		      struct kinode *n, bool *sp)
 {
-	int rc = keep_begin(s);
+	int rc = keep_begin_live(s);
 
 	*sp = false;
 	s->nstaged = 0;

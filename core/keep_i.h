@@ -296,6 +296,8 @@ struct keep_store {
 
 	/* an encrypted store: its wrapped key, and the keys when unlocked */
 	bool encrypted;
+	/* a replica (meta 'replica_of'): its tree changes only by receive */
+	bool replica;
 	uint32_t format;	 /* meta 'format_version' */
 	char *wrap_text;	 /* meta 'key_wrap' */
 	struct keep_keys *keys; /* NULL: contents cannot be read */
@@ -338,6 +340,8 @@ int store_sync(struct keep_store *s);
  * key, for what never reads or writes file contents (receive.c) */
 #define KEEP_OPEN_NOKEY (1u << 16)
 int keep_begin(struct keep_store *s); /* under mu: open the write tx */
+/* The same for a change of the live tree: EROFS on a replica. */
+int keep_begin_live(struct keep_store *s);
 void keep_touch(struct keep_store *s); /* under mu: note a change */
 int keep_writable(struct keep_store *s); /* 0, EROFS or KEEP_E_READONLY */
 /* under mu: ENOSPC when the backing file system cannot take `more` bytes

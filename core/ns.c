@@ -244,7 +244,7 @@ static int check_new_name(uint64_t parent, const char *name)
 /* Start a change: writable, transaction open, savepoint taken. */
 static int change_begin(struct keep_store *s, uint64_t space)
 {
-	int rc = keep_begin(s);
+	int rc = keep_begin_live(s);
 
 	if (!rc)
 		rc = keep_space_check(s, space);

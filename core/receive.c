@@ -845,6 +845,9 @@ static int apply(struct rcv *r, struct stream_r *sr, const struct stream_header 
 		sqlite3_free(msg);
 		if (src != SQLITE_OK)
 			return sql_fail(r, src, "a new replica");
+		/* its first commit is gone: the received ones keep their
+		 * times */
+		r->s->last_commit_ns = 0;
 	} else if (!h->incremental) {
 		/* a full stream replaces the whole tree */
 		static const enum rq_id all[] = {
@@ -862,8 +865,7 @@ static int apply(struct rcv *r, struct stream_r *sr, const struct stream_header 
 	while (!rc) {
 		rc = stream_r_next(sr, &rec);
 		if (rc == KEEP_E_CORRUPT)
-			return fail(r, rc, "the stream is damaged: %s",
-				    stream_r_error(sr));
+			return fail(r, rc, "%s", stream_r_error(sr));
 		if (rc == KEEP_E_NOMEM)
 			return fail(r, rc, "out of memory");
 		if (rc)
@@ -880,8 +882,8 @@ static int apply(struct rcv *r, struct stream_r *sr, const struct stream_header 
 		case STREAM_END:
 			goto done;
 		default:
-			rc = fail(r, KEEP_E_CORRUPT, "the stream is damaged: "
-				  "record %" PRIu64 " out of place", rec.index);
+			rc = fail(r, KEEP_E_CORRUPT, "stream damaged: record %"
+				  PRIu64 " out of place", rec.index);
 		}
 	}
 	return rc;
@@ -945,6 +947,7 @@ static int staging_of(const char *path, char **dir, char **stage)
 	if (!*dir || asprintf(stage, "%s/.%s.receiving-XXXXXX", *dir, base) < 0) {
 		free(*dir);
 		free(p);
+		*stage = *dir = NULL;
 		return KEEP_E_NOMEM;
 	}
 	free(p);
@@ -952,6 +955,7 @@ static int staging_of(const char *path, char **dir, char **stage)
 		int e = errno;
 		free(*stage);
 		free(*dir);
+		*stage = *dir = NULL;
 		return e;
 	}
 	return 0;
@@ -996,8 +1000,7 @@ int keep_receive(const struct keep_recv_req *req, keep_read_fn read,
 		return fail(&r, rc, "out of memory");
 	rc = stream_r_next(sr, &rec);
 	if (rc == KEEP_E_CORRUPT)
-		rc = fail(&r, rc, "the stream is damaged: %s",
-			  stream_r_error(sr));
+		rc = fail(&r, rc, "%s", stream_r_error(sr));
 	else if (rc)
 		rc = fail(&r, rc, "cannot read the stream: %s",
 			  rc > 0 ? strerror(rc) : keep_strerror(rc));
@@ -1070,16 +1073,18 @@ int keep_receive(const struct keep_recv_req *req, keep_read_fn read,
 	began = true;
 	rc = accept(&r, h, fresh, req->path, &res.already);
 	if (!rc && res.already) {
+		/* the name, when only the commit was there; and a key
+		 * changed on the source opens the replica too */
 		rc = res.already == 2 ? add_snapshot(&r, h) : 0;
-		if (res.already == 1 || rc) {
-			rc = store_own_end(r.s, rc);
-			began = false;
-			goto out;
-		}
-		rc = store_own_end(r.s, 0);
+		if (!rc && h->key_wrap && h->key_wrap[0])
+			rc = meta_text(&r, "key_wrap", h->key_wrap);
+		rc = store_own_end(r.s, rc);
 		began = false;
 		if (!rc)
 			rc = store_sync(r.s);
+		if (rc)
+			fail(&r, rc, "cannot write %s: %s", req->path,
+			     rc > 0 ? strerror(rc) : keep_strerror(rc));
 		goto out;
 	}
 	if (!rc && req->started)
@@ -1092,6 +1097,7 @@ int keep_receive(const struct keep_recv_req *req, keep_read_fn read,
 		goto out;
 	}
 	rc = store_own_commit(r.s, h->commit, h->commit_ns);
+	r.s->replica = true;
 	began = false;
 	icache_release(&r.s->icache); /* rows changed under it */
 	if (rc) {
@@ -1177,6 +1183,8 @@ int keep_promote(struct keep_store *s)
 	if (!rc)
 		rc = db_meta_set_text(s, "replica_of", NULL);
 	rc = store_own_end(s, rc);
+	if (!rc)
+		s->replica = false;
 	if (!rc)
 		rc = store_sync(s); /* durable before return */
 	return rc;

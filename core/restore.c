@@ -780,6 +780,8 @@ int keep_restore(struct keep_store *s, const struct keep_restore_req *req,
 		op.name = req->pre_snapshot;
 	}
 	rc = keep_writable(s);
+	if (!rc && s->replica)
+		rc = EROFS; /* a replica's tree changes only by receive */
 	if (rc)
 		return rc;
 

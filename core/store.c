@@ -435,6 +435,11 @@ int keep_store_open_secret(const char *path, unsigned flags,
 		rc = db_load_meta(s);
 	if (!rc)
 		rc = unlock(s, secret, &pk);
+	if (!rc) {
+		char of[64];
+		s->replica = db_meta_text(s, "replica_of", of, sizeof(of)) == 0 &&
+			     of[0];
+	}
 	crypt_keys_free(pk.keys);
 	if (!rc && (flags & KEEP_OPEN_WRITE))
 		rc = db_upgrade(s);
@@ -604,6 +609,11 @@ int keep_writable(struct keep_store *s)
 	if (s->sticky)
 		return KEEP_E_READONLY;
 	return 0;
+}
+
+int keep_begin_live(struct keep_store *s)
+{
+	return s->replica ? EROFS : keep_begin(s);
 }
 
 int keep_begin(struct keep_store *s)
@@ -919,6 +929,9 @@ int keep_stats(struct keep_store *s, struct keep_stats *out)
 	rc = ns_flush(s);
 	if (!rc)
 		rc = db_stats(s, &st);
+	if (!rc && db_meta_text(s, "replica_of", st.replica_of,
+				sizeof(st.replica_of)) != 0)
+		st.replica_of[0] = '\0';
 	pthread_mutex_unlock(&s->mu);
 	if (rc)
 		return rc;

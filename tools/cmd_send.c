@@ -437,7 +437,9 @@ int cmd_promote(int argc, char **argv)
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":", NULL, NULL)) != -1)
+	static const struct option none[] = {{NULL, 0, NULL, 0}};
+
+	while ((c = getopt_long(argc, argv, ":", none, NULL)) != -1)
 		return bad_option("promote", c, argv);
 	if (optind >= argc)
 		return usage_error("promote", "missing STORE");

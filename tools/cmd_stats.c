@@ -60,6 +60,8 @@ static void print_human(const char *store, const char *mnt, pid_t pid,
 	printf("encrypted:         %s\n",
 	       st->encrypted ? "yes (XChaCha20-Poly1305)" : "no");
 	printf("uuid:              %s\n", st->uuid);
+	printf("replica of:        %s\n",
+	       st->replica_of[0] ? st->replica_of : "- (not a replica)");
 	printf("block size:        %s\n",
 	       human_bytes(st->block_size, a, sizeof(a)));
 	printf("commits:           %" PRIu64 "\n", st->commits);
@@ -115,6 +117,11 @@ static void print_json(const char *store, const char *mnt, pid_t pid,
 	printf(", \"encrypted\": %s", st->encrypted ? "true" : "false");
 	fputs(", \"uuid\": ", stdout);
 	json_string(st->uuid);
+	fputs(", \"replica_of\": ", stdout);
+	if (st->replica_of[0])
+		json_string(st->replica_of);
+	else
+		fputs("null", stdout);
 	printf(", \"block_size\": %" PRIu32, st->block_size);
 	printf(", \"commits\": %" PRIu64, st->commits);
 	printf(", \"last_commit\": %" PRIu64, st->last_commit);

@@ -596,8 +596,8 @@ int cmd_sync(int argc, char **argv)
 		if (json)
 			printf("{\"sent\": 0, \"bytes\": 0}\n");
 		else
-			printf("'%s' is up to date (%zu snapshot%s)\n",
-			       argv[optind + 1], src.n, src.n == 1 ? "" : "s");
+			printf("'%s' is up to date (newest snapshot: '%s')\n",
+			       argv[optind + 1], src.v[src.n - 1].name);
 		status = EXIT_OK;
 		goto out;
 	}

@@ -939,6 +939,7 @@ struct keep_stats {
 	uint32_t format_version;
 	int encrypted;
 	char uuid[37];
+	char replica_of[37]; /* the source's uuid; "" unless a replica */
 };
 
 /* The state this handle sees: the committed state for a read-only handle

@@ -150,6 +150,7 @@ kfs_umount "$RM"
 run_is 1 "mounting a replica with -o rw is refused" "$KEEPFS" mount "$R" "$RM" -o rw
 like "$KFS_ERR" "is a replica: it mounts read-only \('keepfs promote" "with the way out"
 kfs_fsck "$R" "fsck --data of the replica is clean"
+like "$("$KEEPFS" stats "$R")" "replica of: +$("$KEEPFS" stats "$S" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["uuid"])')" "stats names the replica's source"
 run_is 1 "restore into a replica is refused" "$KEEPFS" restore "$R" s1
 like "$KFS_ERR" "is a replica: .*keepfs promote" "with what to do instead"
 run_ok "keepfs cat reads from a replica" "$KEEPFS" cat "$R" s0 state/a/b/text

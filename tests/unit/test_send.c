@@ -232,6 +232,20 @@ static void t_replica(void)
 	ok(rc == 0, "ten incremental streams received");
 	ok(same_views(s, "rep", names, 11),
 	   "every snapshot lists the same on the replica");
+	r = open_ro("rep");
+	int times = 0;
+	for (int i = 0; i <= 10; i++) {
+		struct keep_snapshot a, b;
+		struct keep_commit_info ca, cb;
+		times += keep_snapshot_get(s, names[i], &a) == 0 &&
+			 keep_snapshot_get(r, names[i], &b) == 0 &&
+			 keep_commit_get(s, a.commit, &ca) == 0 &&
+			 keep_commit_get(r, b.commit, &cb) == 0 &&
+			 ca.time_ns == cb.time_ns && a.created_ns == b.created_ns;
+	}
+	is_int(times, 11, "the replica's commits and snapshots have the "
+			  "source's times");
+	keep_store_close(r);
 
 	/* twice */
 	uint64_t before = newest("rep");
@@ -351,6 +365,13 @@ static void t_replica(void)
 	r = NULL;
 	ok(keep_store_open(unit_path("rep"), KEEP_OPEN_WRITE, &r) == 0,
 	   "the replica opens writable");
+	struct keep_attr na;
+	is_int(keep_mkdir(r, KEEP_ROOT_INO, "x", 0755, unit_cred(), &na), EROFS,
+	       "its tree changes only by receive");
+	struct keep_restore_req rq = {.from = keep_last_commit(r)};
+	struct keep_restore_result rr;
+	is_int(keep_restore(r, &rq, NULL, NULL, &rr), EROFS,
+	       "a restore into it is refused");
 	ok(keep_promote(r) == 0, "promote");
 	ok(keep_replica_of(r, of, sizeof(of)) == 0 && !of[0],
 	   "it is no replica now");
