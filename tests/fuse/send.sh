@@ -205,6 +205,8 @@ run_is 1 "a full disk: refused" "$KEEPFS" receive "$SMALL/rep" -i "$T/s0.stream"
 like "$KFS_ERR" "disk is full|No space left" "it says the disk is full"
 is "$(ls -A "$SMALL")" "" "and leaves nothing on it"
 
+run_is 1 "a new replica whose directory is missing" "$KEEPFS" receive "$T/no/such/rep" -i "$T/s0.stream"
+like "$KFS_ERR" "cannot make a replica beside .*No such file or directory" "says so"
 run_ok "s11 applies" "$KEEPFS" receive "$R" -i "$T/s11"
 run_ok "then s12" "$KEEPFS" receive "$R" -i "$T/s12"
 run_ok "with --json" "$KEEPFS" receive "$T/replica-pipe" -i "$T/s0.stream" --json
