@@ -2224,8 +2224,11 @@ int db_exclusive(struct keep_store *s,
 
 struct checker {
 	struct keep_store *s;
-	struct fsck *f;
+	struct fsck *f;	 /* NULL: count problems, keep the first's text */
 	uint64_t lo, hi; /* the commits being checked (FSCK_LIVE: live) */
+	uint64_t count;
+	char *first;
+	size_t first_len;
 };
 
 /* INT64_MAX: FSCK_END in a query */
@@ -2243,7 +2246,12 @@ static void problem(struct checker *c, const struct fsck_subject *subj,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fsck_report(c->f, subj, flags, msg);
+	if (c->f) {
+		fsck_report(c->f, subj, flags, msg);
+		return;
+	}
+	if (!c->count++ && c->first_len)
+		snprintf(c->first, c->first_len, "%s", msg);
 }
 
 static uint64_t col_u64(sqlite3_stmt *st, int i, uint64_t dflt)
@@ -2382,6 +2390,19 @@ static int check_view(struct checker *c, const char *vis, const char *vname,
 	      "(SELECT 1 FROM i WHERE i.ino = k.ino AND (i.mode & 61440) = 32768)",
 	      "stray block", vis, vis);
 #undef CHECK
+	return rc;
+}
+
+int db_check_live(struct keep_store *s, uint64_t *problems, char *first,
+		  size_t len)
+{
+	struct checker c = {.s = s, .first = first, .first_len = len};
+	int rc;
+
+	if (len)
+		first[0] = '\0';
+	rc = check_view(&c, VIS_LIVE, "the tree", FSCK_LIVE, FSCK_END);
+	*problems = c.count;
 	return rc;
 }
 

@@ -307,7 +307,8 @@ int db_journal_flush(struct keep_store *s, uint64_t commit)
 		return sql_err(s, src, "write the change journal");
 	/* the rows are in the transaction; the set starts over (if the
 	 * COMMIT fails, the handle is read-only from then on) */
-	memset(j->keys, 0, j->cap * sizeof(*j->keys));
+	if (j->keys) /* a commit that touched nothing: no set yet */
+		memset(j->keys, 0, j->cap * sizeof(*j->keys));
 	j->n = 0;
 	return 0;
 }

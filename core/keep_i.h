@@ -472,6 +472,11 @@ int db_view_stats(struct keep_store *s, uint64_t view,
 int db_stats(struct keep_store *s, struct keep_stats *st);
 struct fsck;
 int db_check(struct keep_store *s, int data, struct fsck *f);
+/* The shape checks of db_check on the live tree alone (entries, link
+ * counts, the tree, stray blocks): *problems gets their count, first the
+ * first one's text.  For receive.c, on the tree a stream made. */
+int db_check_live(struct keep_store *s, uint64_t *problems, char *first,
+		  size_t len);
 
 /* ---- data.c ------------------------------------------------------------- */
 

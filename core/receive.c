@@ -672,6 +672,18 @@ static int check_tree(struct rcv *r)
 	rc = one_int(r, stmt(r, RQ_ROOT), "check", &v, &found);
 	if (!rc && (!found || ((uint32_t)v & S_IFMT) != S_IFDIR))
 		return bad_rows(r, "the tree has no root directory");
+	if (!rc) {
+		/* the rest of what fsck asks of a tree: a stream is checked
+		 * for damage, not forgery, so its rows are not trusted */
+		char what[400];
+		uint64_t n = 0;
+
+		rc = db_check_live(r->s, &n, what, sizeof(what));
+		if (!rc && n)
+			return bad_rows(r, "the tree it makes is not "
+				       "consistent (%" PRIu64 " problem%s: %s)",
+				       n, n == 1 ? "" : "s", what);
+	}
 	if (!rc)
 		rc = one_int(r, stmt(r, RQ_MAX_INO), "check", &v, &found);
 	if (!rc && (uint64_t)v + 1 > r->s->next_ino)
