@@ -14,6 +14,7 @@
  * that snapshot.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +49,8 @@ const char usage_restore[] =
 	"options:\n"
 	"       --to DEST  put FROM's PATH (one) at DEST instead, which must\n"
 	"                  not exist: recover a deleted file next to the\n"
-	"                  current one\n"
+	"                  current one.  On a replica DEST is a new path\n"
+	"                  outside the store: PATH is copied out there\n"
 	"   -n, --dry-run  print what would change (as 'keepfs diff' prints\n"
 	"                  it: + comes back, - goes, M changes, R moves) and\n"
 	"                  change nothing\n"
@@ -384,6 +386,63 @@ out:
 	return status;
 }
 
+/* 1 for a replica, 0 for another store, -1 (printed) when it cannot
+ * be told */
+static int is_replica(const char *store)
+{
+	struct keep_store *s = NULL;
+	char of[64] = "";
+	int rc;
+
+	if (open_read(store, 0, &s) != EXIT_OK)
+		return -1;
+	rc = keep_replica_of(s, of, sizeof(of));
+	keep_store_close(s);
+	if (rc) {
+		error("cannot read store '%s': %s", store, keep_strerror(rc));
+		return -1;
+	}
+	return of[0] != '\0';
+}
+
+/* A replica's tree changes only by receive: --to copies out of it. */
+static int from_replica(const char *store, const struct ropts *o)
+{
+	struct extract_stats st;
+	struct keep_store *s = NULL;
+	uint64_t commit;
+	char a[32];
+	int status;
+
+	if (!o->to)
+		return error("'%s' is a replica: its tree is the newest snapshot "
+			     "it received and changes only by 'keepfs receive'; "
+			     "give --to DEST (a new path outside the store) to "
+			     "copy PATH out of it, or make it an ordinary store "
+			     "with 'keepfs promote'", store);
+	if (o->dry_run)
+		return usage_error("restore", "--dry-run does not apply to a "
+					      "replica");
+	if (open_read(store, 1, &s) != EXIT_OK)
+		return EXIT_FAILED;
+	status = find_version(s, store, o->from, &commit);
+	if (status == EXIT_OK)
+		status = extract_tree(s, commit, o->paths[0], o->to, &st);
+	keep_store_close(s);
+	if (status != EXIT_OK)
+		return status;
+	fprintf(TOOL_OUT, "copied '%s' of %s%s out of replica '%s' to '%s': "
+		"%" PRIu64 " object%s, %s\n", *o->paths[0] ? o->paths[0] : "/",
+		o->from[0] == '@' ? "" : "snapshot ", o->from, store, o->to,
+		st.objects, st.objects == 1 ? "" : "s",
+		human_bytes(st.bytes, a, sizeof(a)));
+	if (st.not_set)
+		fprintf(TOOL_OUT, "%" PRIu64 " owner, mode, time or attribute "
+			"setting%s failed (see the warnings above)\n",
+			st.not_set, st.not_set == 1 ? "" : "s");
+	return EXIT_OK;
+}
+
 int cmd_restore(int argc, char **argv)
 {
 	struct ropts o;
@@ -398,6 +457,13 @@ int cmd_restore(int argc, char **argv)
 	}
 	if (resolve_target(target, &store, &mnt) != EXIT_OK)
 		goto out;
+	rc = is_replica(store);
+	if (rc < 0)
+		goto out;
+	if (rc) {
+		status = from_replica(store, &o);
+		goto out;
+	}
 	if (mnt) {
 		/* the daemon restores: FROM, paths relative to the root */
 		char **args = xmalloc(sizeof(*args) * (size_t)(o.npaths + 5));
@@ -434,25 +500,6 @@ int cmd_restore(int argc, char **argv)
 	}
 
 	struct keep_store *s = NULL;
-	char of[64] = "";
-	if (open_read(store, 0, &s) != EXIT_OK)
-		goto out;
-	rc = keep_replica_of(s, of, sizeof(of));
-	keep_store_close(s);
-	s = NULL;
-	if (rc || of[0]) {
-		if (rc)
-			error("cannot read store '%s': %s", store,
-			      keep_strerror(rc));
-		else
-			error("'%s' is a replica: its tree is the newest "
-			      "snapshot it received and changes only by "
-			      "'keepfs receive'; copy files out of its "
-			      "read-only mount or with 'keepfs cat', or make it "
-			      "an ordinary store with 'keepfs promote'",
-			      store);
-		goto out;
-	}
 	if (open_writable(store, &s) != EXIT_OK)
 		goto out;
 	status = restore_run(s, store, target, NULL, &o, restore_direct, s);

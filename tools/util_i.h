@@ -241,6 +241,15 @@ int store_busy(const char *store, pid_t pid);
  * encrypted store's secret is needed.  EXIT_OK or EXIT_FAILED (said). */
 int open_read(const char *store, int contents, struct keep_store **s);
 
+/* extract.c: copy PATH ("" the root) of view out of the store to dest (a
+ * new path in the file system).  EXIT_OK or a message printed. */
+struct extract_stats {
+	uint64_t objects, bytes;
+	uint64_t not_set; /* owners, modes, times, xattrs not set */
+};
+int extract_tree(struct keep_store *s, uint64_t view, const char *path,
+		 const char *dest, struct extract_stats *st);
+
 /* ---- values --------------------------------------------------------------- */
 
 /* Parse "64K", "1M", "4096" (suffixes K, M, G, optionally "iB").  Returns 0,

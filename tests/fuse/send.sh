@@ -152,7 +152,18 @@ like "$KFS_ERR" "is a replica: it mounts read-only \('keepfs promote" "with the 
 kfs_fsck "$R" "fsck --data of the replica is clean"
 like "$("$KEEPFS" stats "$R")" "replica of: +$("$KEEPFS" stats "$S" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["uuid"])')" "stats names the replica's source"
 run_is 1 "restore into a replica is refused" "$KEEPFS" restore "$R" s1
-like "$KFS_ERR" "is a replica: .*keepfs promote" "with what to do instead"
+like "$KFS_ERR" "is a replica: .*give --to DEST .*keepfs promote" "with what to do instead"
+run_ok "restore --to copies a subtree out of the replica" "$KEEPFS" restore "$R" s0 state --to "$T/out"
+like "$KFS_OUT" "^copied 'state' of snapshot s0 out of replica '$R' to '$T/out': [0-9]+ objects" "it says what it copied"
+LISTING_NO_CTIME=1 kfs_listing "$SD/s0/state" "$T/src-state.lst"
+LISTING_NO_CTIME=1 kfs_listing "$T/out" "$T/out.lst"
+# (a directory's size is the file system's own)
+for f in "$T/src-state.lst" "$T/out.lst"; do
+	awk '$2 == "0o40000" { $5 = "-" } 1' "$f" >"$f.n"
+done
+same_listing "$T/src-state.lst.n" "$T/out.lst.n" "the copy is the snapshot's subtree: contents, holes, links, owners, modes, times, xattrs"
+run_is 1 "restore --to over an existing path is refused" "$KEEPFS" restore "$R" s0 state --to "$T/out"
+like "$KFS_ERR" "cannot make '$T/out': File exists" "says so"
 run_ok "keepfs cat reads from a replica" "$KEEPFS" cat "$R" s0 state/a/b/text
 is "$(sha256sum <<<"$KFS_OUT")" "$("$KEEPFS" cat "$S" s0 state/a/b/text | sha256sum)" "the same bytes as from the source"
 
