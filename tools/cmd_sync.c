@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "keep.h"
@@ -410,10 +409,7 @@ static void dest_free(struct dest *d)
 
 struct pipe_sink {
 	int fd;
-	uint64_t bytes;
-	bool tty;
-	double last;
-	const char *name;
+	struct progress pr;
 };
 
 static int pipe_write(void *ctx, const void *buf, size_t len)
@@ -429,20 +425,18 @@ static int pipe_write(void *ctx, const void *buf, size_t len)
 			return errno;
 		p += n;
 		len -= (size_t)n;
-		k->bytes += (uint64_t)n;
+		k->pr.done += (uint64_t)n;
 	}
-	if (k->tty) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		double t = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-		if (t - k->last > 0.25) {
-			char a[32];
-			fprintf(stderr, "\r'%s': sent %s   ", k->name,
-				human_bytes(k->bytes, a, sizeof(a)));
-			k->last = t;
-		}
-	}
+	progress_show(&k->pr, false);
 	return 0;
+}
+
+static void pipe_started(void *ctx, const struct keep_stream_info *info)
+{
+	struct pipe_sink *k = ctx;
+
+	k->pr.total = info->expect_bytes;
+	k->pr.ready = true;
 }
 
 static int send_one(struct keep_store *s, const struct dest *d,
@@ -452,20 +446,26 @@ static int send_one(struct keep_store *s, const struct dest *d,
 	const char *args[] = {"receive", "--no-prune"};
 	char **argv = dest_argv(d, args, last ? 1 : 2);
 	struct keep_send_req req = {.snapshot = name, .base = base};
-	struct pipe_sink k = {.tty = isatty(STDERR_FILENO), .name = name};
+	struct pipe_sink k;
 	char err[1024];
+	char *verb = xasprintf("'%s': sent", name);
 	int rc, status;
 	pid_t pid;
 
+	progress_init(&k.pr, verb);
+	req.started = pipe_started;
+	req.ctx = &k;
 	pid = spawn(argv, &k.fd, NULL, json);
 	free_argv(argv);
-	if (pid < 0)
+	if (pid < 0) {
+		free(verb);
 		return error("cannot start the receiving side: %s",
 			     strerror(errno));
+	}
 	rc = keep_send(s, &req, pipe_write, &k, x, err, sizeof(err));
 	close(k.fd);
-	if (k.tty && k.bytes)
-		fputs("\r", stderr);
+	progress_end(&k.pr);
+	free(verb);
 	status = reap(pid);
 	if (rc && rc != EPIPE)
 		return error("cannot send '%s': %s", name, err);

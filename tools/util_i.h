@@ -241,6 +241,22 @@ int store_busy(const char *store, pid_t pid);
  * encrypted store's secret is needed.  EXIT_OK or EXIT_FAILED (said). */
 int open_read(const char *store, int contents, struct keep_store **s);
 
+/* progress.c: a transfer's bytes, rate and time left on stderr, when it
+ * is a terminal: init, then set total (0: unknown) and ready (once the
+ * total is known) and add to done as bytes go, calling show; end prints
+ * the last line. */
+struct progress {
+	bool on;
+	bool ready; /* the header is through: the total is known */
+	const char *verb; /* "sent", "received" */
+	uint64_t done, total;
+	double start, last;
+	bool shown;
+};
+void progress_init(struct progress *p, const char *verb);
+void progress_show(struct progress *p, bool final);
+void progress_end(struct progress *p);
+
 /* extract.c: copy PATH ("" the root) of view out of the store to dest (a
  * new path in the file system).  EXIT_OK or a message printed. */
 struct extract_stats {

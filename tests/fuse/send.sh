@@ -238,21 +238,24 @@ run_is 1 "a base that is newer" "$KEEPFS" send "$M" s1 --from s2 -o "$T/x"
 like "$KFS_ERR" "is newer than" "says so"
 
 # ---- an encrypted store ------------------------------------------------------------
-run_ok "a key file" "$KEEPFS" key generate "$T/enc.key"
-run_ok "an encrypted store" "$KEEPFS" init "$T/enc" --key-file "$T/enc.key"
-kfs_mount "$T/enc" "$T/emnt" "keyfile=$T/enc.key" || bail_out "cannot mount the encrypted store"
+printf 'a passphrase for the replica test\n' >"$T/enc.pass"
+run_ok "an encrypted store with a passphrase" "$KEEPFS" init "$T/enc" --passphrase-file "$T/enc.pass"
+kfs_mount "$T/enc" "$T/emnt" "passfile=$T/enc.pass" || bail_out "cannot mount the encrypted store"
 python3 -c 'import sys; open(sys.argv[1], "w").write("PLAINTEXT-MARKER-7c1e " * 5000)' "$T/emnt/secret.txt"
 run_ok "snapshot e1" "$KEEPFS" snapshot "$T/emnt" e1
 run_ok "send it, with no secret anywhere" env -u KEEPFS_KEY_FILE -u KEEPFS_PASSPHRASE_FILE \
 	"$KEEPFS" send "$T/emnt" e1 -o "$T/e1"
 is "$(grep -c PLAINTEXT-MARKER "$T/e1")" 0 "the stream holds no plaintext"
-run_ok "receive it, with no secret" env -u KEEPFS_KEY_FILE "$KEEPFS" receive "$T/erep" -i "$T/e1" </dev/null
+run_ok "receive it, with no secret" env -u KEEPFS_KEY_FILE -u KEEPFS_PASSPHRASE_FILE \
+	"$KEEPFS" receive "$T/erep" -i "$T/e1" </dev/null
 is "$(cat "$T"/erep/* 2>/dev/null | grep -c PLAINTEXT-MARKER)" 0 "the replica holds no plaintext"
 like "$("$KEEPFS" stats "$T/erep")" "encrypted: *yes" "the replica is encrypted"
-kfs_mount "$T/erep" "$T/ermnt" "keyfile=$T/enc.key" || bail_out "cannot mount the encrypted replica"
+kfs_mount "$T/erep" "$T/ermnt" "passfile=$T/enc.pass" || bail_out "cannot mount the encrypted replica"
 cmp -s "$T/emnt/secret.txt" "$T/ermnt/secret.txt"
-is $? 0 "it mounts with the source's key and reads the file"
+is $? 0 "it mounts with the source's passphrase and reads the file"
 kfs_umount "$T/ermnt"
+printf 'another passphrase\n' >"$T/enc.pass2"
+run_is 1 "a wrong passphrase does not mount it" "$KEEPFS" mount "$T/erep" "$T/ermnt" -o "passfile=$T/enc.pass2"
 kfs_umount "$T/emnt"
 
 # ---- a lost store, back from its replica ----------------------------------------

@@ -117,7 +117,9 @@ run_ok "the next sync goes on" "$KEEPFS" sync "$M" "$URL" "${RK[@]}"
 is "$(snaps "$T/remote" kept)" "$(snaps "$S" kept)" "and brings s6"
 
 # ---- a local destination; bad destinations ------------------------------------------
-run_ok "sync to a local path" "$KEEPFS" sync "$M" "$T/local"
+run_ok "sync to a local path, on a terminal" script -qec "'$KEEPFS' sync '$M' '$T/local'" "$T/tty.log"
+like "$(tr '\r' '\n' <"$T/tty.log")" "'s1': sent [0-9.]+ [KM]?i?B of [0-9.]+ [KM]?i?B \([0-9]+%\), [0-9.]+ [KM]?i?B/s, [0-9]+ s left" "it shows bytes, total, rate and time left"
+like "$(tr '\r' '\n' <"$T/tty.log")" "'s6': sent [0-9.]+ [KM]?i?B, [0-9.]+ [KM]?i?B/s" "and each stream's last line"
 is "$(snaps "$T/local" kept)" "$(snaps "$S" kept)" "it has every snapshot but pre-restore ones"
 is "$("$KEEPFS" list "$T/local" | grep -c pre-restore)" 3 "of which it keeps the source's three"
 kfs_init "$T/plain"
