@@ -81,38 +81,6 @@ const char usage_promote[] =
 
 /* ---- send ------------------------------------------------------------------- */
 
-struct sink {
-	int fd;
-	struct progress pr;
-};
-
-static int sink_write(void *ctx, const void *buf, size_t len)
-{
-	struct sink *k = ctx;
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = write(k->fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return errno;
-		p += n;
-		len -= (size_t)n;
-		k->pr.done += (uint64_t)n;
-	}
-	progress_show(&k->pr, false);
-	return 0;
-}
-
-static void send_started(void *ctx, const struct keep_stream_info *info)
-{
-	struct sink *k = ctx;
-
-	k->pr.total = info->expect_bytes;
-	k->pr.ready = true;
-}
-
 static void json_xfer(const struct keep_xfer *x)
 {
 	printf("\"bytes\": %" PRIu64 ", \"blobs\": %" PRIu64
@@ -133,7 +101,7 @@ int cmd_send(int argc, char **argv)
 	struct keep_send_req req = {0};
 	struct keep_store *s = NULL;
 	struct keep_xfer x;
-	struct sink k = {.fd = STDOUT_FILENO};
+	struct progress_fd k = {.fd = STDOUT_FILENO};
 	char *store = NULL, *mnt = NULL, err[1024];
 	int c, json = 0, status = EXIT_FAILED, rc;
 
@@ -184,9 +152,9 @@ int cmd_send(int argc, char **argv)
 	progress_init(&k.pr, "sent");
 	req.snapshot = snap;
 	req.base = from;
-	req.started = send_started;
+	req.started = progress_started;
 	req.ctx = &k;
-	rc = keep_send(s, &req, sink_write, &k, &x, err, sizeof(err));
+	rc = keep_send(s, &req, progress_fd_write, &k, &x, err, sizeof(err));
 	progress_end(&k.pr);
 	if (!rc && file && (fsync(k.fd) != 0 || close(k.fd) != 0)) {
 		rc = errno;

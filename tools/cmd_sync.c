@@ -407,38 +407,6 @@ static void dest_free(struct dest *d)
 
 /* ---- sending one snapshot ---------------------------------------------------- */
 
-struct pipe_sink {
-	int fd;
-	struct progress pr;
-};
-
-static int pipe_write(void *ctx, const void *buf, size_t len)
-{
-	struct pipe_sink *k = ctx;
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = write(k->fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return errno;
-		p += n;
-		len -= (size_t)n;
-		k->pr.done += (uint64_t)n;
-	}
-	progress_show(&k->pr, false);
-	return 0;
-}
-
-static void pipe_started(void *ctx, const struct keep_stream_info *info)
-{
-	struct pipe_sink *k = ctx;
-
-	k->pr.total = info->expect_bytes;
-	k->pr.ready = true;
-}
-
 static int send_one(struct keep_store *s, const struct dest *d,
 		    const char *name, const char *base, bool last, bool json,
 		    struct keep_xfer *x)
@@ -446,14 +414,14 @@ static int send_one(struct keep_store *s, const struct dest *d,
 	const char *args[] = {"receive", "--no-prune"};
 	char **argv = dest_argv(d, args, last ? 1 : 2);
 	struct keep_send_req req = {.snapshot = name, .base = base};
-	struct pipe_sink k;
+	struct progress_fd k;
 	char err[1024];
 	char *verb = xasprintf("'%s': sent", name);
 	int rc, status;
 	pid_t pid;
 
 	progress_init(&k.pr, verb);
-	req.started = pipe_started;
+	req.started = progress_started;
 	req.ctx = &k;
 	pid = spawn(argv, &k.fd, NULL, json);
 	free_argv(argv);
@@ -462,7 +430,7 @@ static int send_one(struct keep_store *s, const struct dest *d,
 		return error("cannot start the receiving side: %s",
 			     strerror(errno));
 	}
-	rc = keep_send(s, &req, pipe_write, &k, x, err, sizeof(err));
+	rc = keep_send(s, &req, progress_fd_write, &k, x, err, sizeof(err));
 	close(k.fd);
 	progress_end(&k.pr);
 	free(verb);

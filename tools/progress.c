@@ -2,11 +2,13 @@
  * progress.c - bytes, rate and time left of a transfer, on a terminal
  * (stderr) only: send, receive and sync.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "keep.h"
 #include "util_i.h"
 
 static double now_s(void)
@@ -57,3 +59,30 @@ void progress_end(struct progress *p)
 		progress_show(p, true);
 }
 
+
+int progress_fd_write(void *ctx, const void *buf, size_t len)
+{
+	struct progress_fd *k = ctx;
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(k->fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno;
+		p += n;
+		len -= (size_t)n;
+		k->pr.done += (uint64_t)n;
+	}
+	progress_show(&k->pr, false);
+	return 0;
+}
+
+void progress_started(void *ctx, const struct keep_stream_info *info)
+{
+	struct progress_fd *k = ctx;
+
+	k->pr.total = info->expect_bytes;
+	k->pr.ready = true;
+}

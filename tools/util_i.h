@@ -256,6 +256,15 @@ struct progress {
 void progress_init(struct progress *p, const char *verb);
 void progress_show(struct progress *p, bool final);
 void progress_end(struct progress *p);
+/* A stream written to fd with progress: keep_send's write function and
+ * started callback, ctx a struct progress_fd. */
+struct progress_fd {
+	int fd;
+	struct progress pr;
+};
+struct keep_stream_info;
+int progress_fd_write(void *ctx, const void *buf, size_t len);
+void progress_started(void *ctx, const struct keep_stream_info *info);
 
 /* extract.c: copy PATH ("" the root) of view out of the store to dest (a
  * new path in the file system).  EXIT_OK or a message printed. */
