@@ -602,7 +602,7 @@ static int rename_locked(struct keep_store *s, uint64_t parent,
 	struct kinode src, dst;
 	uint64_t sino, dino;
 	int64_t sid, did;
-	bool have_dst, inside;
+	bool have_dst, inside = false; /* gcc -O3 cannot see is_within sets it */
 	int rc;
 
 	rc = get_dir(s, KEEP_LIVE, parent, &dp.a);
