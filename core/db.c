@@ -872,6 +872,11 @@ int db_meta_text(struct keep_store *s, const char *key, char *buf,
 	return rc;
 }
 
+int db_meta_set_int(struct keep_store *s, const char *key, int64_t v)
+{
+	return meta_set(s, key, NULL, v, false);
+}
+
 int db_meta_set_text(struct keep_store *s, const char *key, const char *text)
 {
 	sqlite3_stmt *st;

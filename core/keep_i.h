@@ -333,6 +333,12 @@ int store_own_end(struct keep_store *s, int rc);
  * `id` with time time_ns (a received snapshot's), with its journal,
  * durably; the next commit is id + 1.  Releases both locks. */
 int store_own_commit(struct keep_store *s, uint64_t id, int64_t time_ns);
+/* A store directory's files (store.db, its WAL and shm, the lock):
+ * removed; whether a directory is empty; fsync of a directory (0 or an
+ * errno). */
+void store_remove_files(const char *path);
+bool store_dir_is_empty(const char *path);
+int store_sync_dir(const char *path);
 /* Make everything committed so far durable (an own transaction's too). */
 int store_sync(struct keep_store *s);
 
@@ -372,6 +378,7 @@ int db_meta_text(struct keep_store *s, const char *key, char *buf,
 		 size_t len);
 /* Write a meta row as text (NULL: delete it), in the open transaction. */
 int db_meta_set_text(struct keep_store *s, const char *key, const char *text);
+int db_meta_set_int(struct keep_store *s, const char *key, int64_t v);
 int db_begin(struct keep_store *s);
 /* A read-only handle's several queries in one snapshot of the database,
  * so a writer (a collection) between them changes nothing they see; the

@@ -29,7 +29,6 @@
  *  4. The replica is opened writable without a key (KEEP_OPEN_NOKEY):
  *     receiving moves rows and stored blobs, never file contents.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -64,10 +63,6 @@ enum rq_id {
 	RQ_END_ALL_XATTRS,
 	RQ_END_ALL_DIRENTS,
 	RQ_SNAP_ADD,
-	RQ_META_INT,
-	RQ_META_TEXT,
-	RQ_META_GET,
-	RQ_COMMIT_HAS,
 	RQ_DANGLING,
 	RQ_ROOT,
 	RQ_MAX_INO,
@@ -114,10 +109,6 @@ static const char *const rq_sql[RQ__COUNT] = {
     [RQ_END_ALL_DIRENTS] = "UPDATE dirents SET died = ?1 WHERE died IS NULL",
     [RQ_SNAP_ADD] = "INSERT INTO snapshots(name, commit_id, created_ns, "
 		    "origin) VALUES (?1, ?2, ?3, ?4)",
-    [RQ_META_INT] = "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
-    [RQ_META_TEXT] = "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
-    [RQ_META_GET] = "SELECT value FROM meta WHERE key = ?1",
-    [RQ_COMMIT_HAS] = "SELECT 1 FROM commits WHERE id = ?1",
     /* a live entry whose object is not live */
     [RQ_DANGLING] = "SELECT d.parent, d.ino FROM dirents AS d WHERE "
 		    "d.died IS NULL AND NOT EXISTS (SELECT 1 FROM inodes AS i "
@@ -237,45 +228,33 @@ static int one_int(struct rcv *r, sqlite3_stmt *st, const char *what,
 	return 0;
 }
 
-static int meta_int(struct rcv *r, const char *key, int64_t v)
-{
-	sqlite3_stmt *st = stmt(r, RQ_META_INT);
-
-	if (st) {
-		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, v);
-	}
-	return run(r, st, "meta", NULL);
-}
-
+/* meta changes of the receive, with its message on failure */
 static int meta_text(struct rcv *r, const char *key, const char *v)
 {
-	sqlite3_stmt *st = stmt(r, RQ_META_TEXT);
+	int rc = db_meta_set_text(r->s, key, v);
 
-	if (st) {
-		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, v, -1, SQLITE_STATIC);
-	}
-	return run(r, st, "meta", NULL);
+	return rc ? fail(r, rc, "writing the replica (meta %s): %s", key,
+			 keep_strerror(rc))
+		  : 0;
 }
 
-/* meta's text for key into buf; "" when absent */
-static int meta_get(struct rcv *r, const char *key, char *buf, size_t len)
+static int meta_int(struct rcv *r, const char *key, int64_t v)
 {
-	sqlite3_stmt *st = stmt(r, RQ_META_GET);
-	int src;
+	int rc = db_meta_set_int(r->s, key, v);
 
-	buf[0] = '\0';
-	if (!st)
-		return sql_fail(r, sqlite3_errcode(r->h), "meta");
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	src = sqlite3_step(st);
-	if (src == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT)
-		snprintf(buf, len, "%s", (const char *)sqlite3_column_text(st, 0));
-	sqlite3_reset(st);
-	if (src != SQLITE_ROW && src != SQLITE_DONE)
-		return sql_fail(r, src, "meta");
-	return 0;
+	return rc ? fail(r, rc, "writing the replica (meta %s): %s", key,
+			 keep_strerror(rc))
+		  : 0;
+}
+
+/* Does the replica have commit id?  0 with *yes, or an error. */
+static int has_commit(struct rcv *r, uint64_t id, bool *yes)
+{
+	struct keep_commit_info ci;
+	int rc = db_commit_get(r->s, id, &ci);
+
+	*yes = rc == 0;
+	return rc == ENOENT ? 0 : rc;
 }
 
 /* ---- decoding ops -------------------------------------------------------- */
@@ -738,21 +717,21 @@ static void info_of(const struct stream_header *h,
  * already, 2 when it has its commit under another name (the name is all
  * that is missing).
  */
-static int accept(struct rcv *r, const struct stream_header *h, bool fresh,
+static int fits(struct rcv *r, const struct stream_header *h, bool fresh,
 		  const char *path, int *have)
 {
 	struct keep_snapshot snap;
-	char buf[STREAM_WRAP_MAX + 1];
+	char buf[64] = "";
 	uint64_t last = fresh ? 0 : db_last_commit(r->s);
-	int64_t v;
 	bool found;
 	int rc;
 
 	if (fresh)
 		return 0;
-	rc = meta_get(r, "replica_of", buf, sizeof(buf));
-	if (rc)
-		return rc;
+	rc = db_meta_text(r->s, "replica_of", buf, sizeof(buf));
+	if (rc && rc != ENOENT)
+		return fail(r, rc, "cannot read %s: %s", path,
+			    keep_strerror(rc));
 	if (!buf[0])
 		return fail(r, EEXIST, "%s is a store of its own, not a replica; "
 			    "receive into a new path", path);
@@ -776,10 +755,7 @@ static int accept(struct rcv *r, const struct stream_header *h, bool fresh,
 	if (rc != ENOENT)
 		return rc;
 	/* the commit is there under another name: the name is all */
-	sqlite3_stmt *st = stmt(r, RQ_COMMIT_HAS);
-	if (st)
-		sqlite3_bind_int64(st, 1, (int64_t)h->commit);
-	rc = one_int(r, st, "commits", &v, &found);
+	rc = has_commit(r, h->commit, &found);
 	if (rc)
 		return rc;
 	if (found) {
@@ -792,10 +768,7 @@ static int accept(struct rcv *r, const struct stream_header *h, bool fresh,
 			    "snapshots are received oldest first", path, last,
 			    h->name, h->commit);
 	if (h->incremental && h->base_commit != last) {
-		st = stmt(r, RQ_COMMIT_HAS);
-		if (st)
-			sqlite3_bind_int64(st, 1, (int64_t)h->base_commit);
-		rc = one_int(r, st, "commits", &v, &found);
+		rc = has_commit(r, h->base_commit, &found);
 		if (rc)
 			return rc;
 		if (found)
@@ -910,33 +883,6 @@ done:
 
 /* ---- paths ---------------------------------------------------------------- */
 
-/* Remove dir and the files in it (a failed new replica: no subdirectories). */
-static void remove_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-
-	if (d) {
-		while ((e = readdir(d)) != NULL)
-			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-				unlinkat(dirfd(d), e->d_name, 0);
-		closedir(d);
-	}
-	rmdir(dir);
-}
-
-static int sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-
-	if (fd < 0)
-		return errno;
-	if (fsync(fd) != 0)
-		rc = errno;
-	close(fd);
-	return rc;
-}
-
 /* path's directory and a hidden name beside path for a new replica */
 static int staging_of(const char *path, char **dir, char **stage)
 {
@@ -971,20 +917,6 @@ static int staging_of(const char *path, char **dir, char **stage)
 		return e;
 	}
 	return 0;
-}
-
-static bool empty_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *e;
-	bool empty = true;
-
-	if (!d)
-		return false;
-	while (empty && (e = readdir(d)) != NULL)
-		empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
-	closedir(d);
-	return empty;
 }
 
 int keep_receive(const struct keep_recv_req *req, keep_read_fn read,
@@ -1029,7 +961,7 @@ int keep_receive(const struct keep_recv_req *req, keep_read_fn read,
 		goto out;
 	}
 	if (fresh && lstat(req->path, &st) == 0 &&
-	    !(S_ISDIR(st.st_mode) && empty_dir(req->path))) {
+	    !(S_ISDIR(st.st_mode) && store_dir_is_empty(req->path))) {
 		rc = fail(&r, EEXIST, "%s exists and is not a keepfs store",
 			  req->path);
 		goto out;
@@ -1043,7 +975,6 @@ int keep_receive(const struct keep_recv_req *req, keep_read_fn read,
 			     req->path, rc > 0 ? strerror(rc) : keep_strerror(rc));
 			goto out;
 		}
-		rmdir(stage); /* keep_store_init makes it, mode 0700 */
 		rc = keep_store_init(stage, &o);
 		if (!rc)
 			rc = keep_store_open(stage, KEEP_OPEN_WRITE, &r.s);
@@ -1083,7 +1014,7 @@ int keep_receive(const struct keep_recv_req *req, keep_read_fn read,
 		goto out;
 	}
 	began = true;
-	rc = accept(&r, h, fresh, req->path, &res.already);
+	rc = fits(&r, h, fresh, req->path, &res.already);
 	if (!rc && res.already) {
 		/* the name, when only the commit was there; and a key
 		 * changed on the source opens the replica too */
@@ -1148,13 +1079,15 @@ out:
 		if (rename(stage, req->path) != 0)
 			rc = fail(&r, errno, "cannot move the new replica to "
 				  "%s: %s", req->path, strerror(errno));
-		else if ((rc = sync_dir(dir)) != 0)
+		else if ((rc = store_sync_dir(dir)) != 0)
 			fail(&r, rc, "cannot sync %s: %s", dir, strerror(rc));
 		else
 			res.created = 1;
 	}
-	if (stage && !res.created)
-		remove_tree(stage);
+	if (stage && !res.created) {
+		store_remove_files(stage);
+		rmdir(stage);
+	}
 	free(stage);
 	free(dir);
 	stream_r_free(sr);

@@ -64,7 +64,7 @@ static const char *const sq_sql[SQ__COUNT] = {
     [SQ_INODE] = "SELECT born, mode, uid, gid, nlink, size, rdev, atime, "
 		 "mtime, ctime, btime, nblocks, parent, symlink FROM inodes "
 		 "WHERE ino = ?1 AND " SEES("", "?2"),
-    [SQ_BLOCKS_NEW] = "SELECT b.idx, b.blob, o.hash FROM blocks AS b "
+    [SQ_BLOCKS_NEW] = "SELECT b.idx, b.blob, o.hash, o.csize FROM blocks AS b "
 		      "JOIN blobs AS o ON o.id = b.blob WHERE b.ino = ?1 "
 		      "AND b.born > ?2 AND " SEES("b.", "?3")
 		      " ORDER BY b.idx",
@@ -115,7 +115,7 @@ struct snd {
 	struct umap blobset; /* blob id -> SENT or SKIP */
 	uint64_t *blobs;
 	size_t nblobs, capblobs;
-	uint64_t rows_guess;
+	uint64_t expect; /* the stream's bytes, estimated while planning */
 
 	struct stream_w *w;
 	keep_write_fn write;
@@ -274,55 +274,68 @@ static int classify(void *ctx, uint64_t ino)
 					   : OBJ_CHANGED);
 }
 
-/* The blobs the blocks of o that are new in the snapshot use, noted for
- * sending unless the base has them. */
-static int plan_blobs(struct snd *d, const struct obj *o)
+/* A per-row step of each_row: the query's current row, of object ino. */
+typedef int (*row_fn)(struct snd *d, sqlite3_stmt *st, uint64_t ino);
+
+/* Run query q (?1 ino, ?2 after, ?3 the snapshot) and fn on each row. */
+static int each_row(struct snd *d, enum sq_id q, uint64_t ino, uint64_t after,
+		    row_fn fn, const char *what)
 {
-	uint64_t after = o->kind == OBJ_FRESH ? 0 : d->base;
-	sqlite3_stmt *st = stmt(d, SQ_BLOCKS_NEW);
-	int src, rc = 0;
+	sqlite3_stmt *st = stmt(d, q);
+	int src = SQLITE_DONE, rc = 0;
 
 	if (!st)
-		return sql_fail(d, sqlite3_errcode(d->h), "blocks");
-	sqlite3_bind_int64(st, 1, (int64_t)o->ino);
+		return sql_fail(d, sqlite3_errcode(d->h), what);
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
 	sqlite3_bind_int64(st, 2, (int64_t)after);
 	sqlite3_bind_int64(st, 3, (int64_t)d->snap);
-	while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
-		uint64_t blob = (uint64_t)sqlite3_column_int64(st, 1);
-		void **slot;
-		bool fresh;
-
-		d->rows_guess += 1 + 8 + 8 + KEEP_HASH_BYTES;
-		rc = umap_put(&d->blobset, blob, &slot, &fresh);
-		if (rc || !fresh)
-			continue;
-		*slot = &SENT;
-		if (d->base && d->blob_index) {
-			sqlite3_stmt *b = stmt(d, SQ_BLOB_IN_BASE);
-			int bsrc;
-
-			if (!b)
-				return sql_fail(d, sqlite3_errcode(d->h),
-						"blob users");
-			sqlite3_bind_int64(b, 1, (int64_t)blob);
-			sqlite3_bind_int64(b, 2, (int64_t)d->base);
-			bsrc = sqlite3_step(b);
-			sqlite3_reset(b);
-			if (bsrc == SQLITE_ROW) {
-				*slot = &SKIP;
-				continue;
-			}
-			if (bsrc != SQLITE_DONE)
-				return sql_fail(d, bsrc, "blob users");
-		}
-		if (GROW(d->blobs, d->capblobs, d->nblobs))
-			return KEEP_E_NOMEM;
-		d->blobs[d->nblobs++] = blob;
-	}
+	while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW)
+		rc = fn(d, st, ino);
 	if (!rc && src != SQLITE_DONE)
-		rc = sql_fail(d, src, "blocks");
+		rc = sql_fail(d, src, what);
 	sqlite3_reset(st);
 	return rc;
+}
+
+/* A block new in the snapshot: its blob is noted for sending, unless the
+ * base has it, and counted into the estimate. */
+static int plan_block(struct snd *d, sqlite3_stmt *st, uint64_t ino)
+{
+	uint64_t blob = (uint64_t)sqlite3_column_int64(st, 1);
+	void **slot;
+	bool fresh;
+	int rc;
+
+	(void)ino;
+	d->expect += 1 + 8 + 8 + KEEP_HASH_BYTES;
+	rc = umap_put(&d->blobset, blob, &slot, &fresh);
+	if (rc || !fresh)
+		return rc;
+	*slot = &SENT;
+	if (d->base && d->blob_index) {
+		sqlite3_stmt *b = stmt(d, SQ_BLOB_IN_BASE);
+		int src;
+
+		if (!b)
+			return sql_fail(d, sqlite3_errcode(d->h), "blob users");
+		sqlite3_bind_int64(b, 1, (int64_t)blob);
+		sqlite3_bind_int64(b, 2, (int64_t)d->base);
+		src = sqlite3_step(b);
+		sqlite3_reset(b);
+		if (src == SQLITE_ROW) {
+			*slot = &SKIP;
+			return 0;
+		}
+		if (src != SQLITE_DONE)
+			return sql_fail(d, src, "blob users");
+	}
+	if (GROW(d->blobs, d->capblobs, d->nblobs))
+		return KEEP_E_NOMEM;
+	d->blobs[d->nblobs++] = blob;
+	/* a blob record: frame, fields, the stored bytes, check */
+	d->expect += STREAM_FRAME_BYTES + STREAM_BLOB_FIXED +
+		     (uint64_t)sqlite3_column_int64(st, 3) + STREAM_CHECK_BYTES;
+	return 0;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -376,11 +389,12 @@ static int plan(struct snd *d)
 		if (!rc && d->nobjs)
 			qsort(d->objs, d->nobjs, sizeof(*d->objs), cmp_obj);
 	}
-	for (size_t i = 0; !rc && i < d->nobjs; i++) {
-		d->rows_guess += 120;
+	d->expect = 1024 + 120 * (uint64_t)d->nobjs; /* header, inode rows */
+	for (size_t i = 0; !rc && i < d->nobjs; i++)
 		if (d->objs[i].kind != OBJ_GONE)
-			rc = plan_blobs(d, &d->objs[i]);
-	}
+			rc = each_row(d, SQ_BLOCKS_NEW, d->objs[i].ino,
+				      d->objs[i].kind == OBJ_FRESH ? 0 : d->base,
+				      plan_block, "blocks");
 	if (!rc && d->nblobs)
 		qsort(d->blobs, d->nblobs, sizeof(*d->blobs), cmp_u64);
 	return rc;
@@ -482,57 +496,47 @@ static int send_inode(struct snd *d, uint64_t ino, uint64_t after)
 	return rc;
 }
 
-static int send_blocks(struct snd *d, uint64_t ino, uint64_t after)
+static int block_row(struct snd *d, sqlite3_stmt *st, uint64_t ino)
 {
-	sqlite3_stmt *st = stmt(d, SQ_BLOCKS_NEW);
-	int src, rc = 0;
+	int rc;
 
-	if (!st)
-		return sql_fail(d, sqlite3_errcode(d->h), "blocks");
-	sqlite3_bind_int64(st, 1, (int64_t)ino);
-	sqlite3_bind_int64(st, 2, (int64_t)after);
-	sqlite3_bind_int64(st, 3, (int64_t)d->snap);
-	while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
-		if (sqlite3_column_bytes(st, 2) != KEEP_HASH_BYTES) {
-			rc = fail(d, KEEP_CORRUPT_BKPT("a blob's hash"),
-				  "the store is damaged: a blob of inode %" PRIu64
-				  " has a bad hash (run keepfs fsck)", ino);
-			break;
-		}
-		rc = room(d, 1 + 8 + 8 + KEEP_HASH_BYTES);
-		if (rc)
-			break;
-		put(d, ROP_BLOCK, 1);
-		put(d, ino, 8);
-		put(d, (uint64_t)sqlite3_column_int64(st, 0), 8);
-		put_raw(d, sqlite3_column_blob(st, 2), KEEP_HASH_BYTES);
-		d->x.rows++;
-	}
-	if (!rc && src != SQLITE_DONE)
-		rc = sql_fail(d, src, "blocks");
-	sqlite3_reset(st);
-	if (rc || !after)
+	if (sqlite3_column_bytes(st, 2) != KEEP_HASH_BYTES)
+		return fail(d, KEEP_CORRUPT_BKPT("a blob's hash"),
+			    "the store is damaged: a blob of inode %" PRIu64
+			    " has a bad hash (run keepfs fsck)", ino);
+	rc = room(d, 1 + 8 + 8 + KEEP_HASH_BYTES);
+	if (rc)
 		return rc;
+	put(d, ROP_BLOCK, 1);
+	put(d, ino, 8);
+	put(d, (uint64_t)sqlite3_column_int64(st, 0), 8);
+	put_raw(d, sqlite3_column_blob(st, 2), KEEP_HASH_BYTES);
+	d->x.rows++;
+	return 0;
+}
 
-	st = stmt(d, SQ_BLOCKS_GONE);
-	if (!st)
-		return sql_fail(d, sqlite3_errcode(d->h), "blocks");
-	sqlite3_bind_int64(st, 1, (int64_t)ino);
-	sqlite3_bind_int64(st, 2, (int64_t)after);
-	sqlite3_bind_int64(st, 3, (int64_t)d->snap);
-	while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
-		rc = room(d, 1 + 8 + 8);
-		if (rc)
-			break;
-		put(d, ROP_BLOCK_DEL, 1);
-		put(d, ino, 8);
-		put(d, (uint64_t)sqlite3_column_int64(st, 0), 8);
-		d->x.rows++;
-	}
-	if (!rc && src != SQLITE_DONE)
-		rc = sql_fail(d, src, "blocks");
-	sqlite3_reset(st);
-	return rc;
+/* An op of a key that went: a block index or an entry id (column 0). */
+static int gone_row(struct snd *d, sqlite3_stmt *st, uint64_t ino, int op)
+{
+	int rc = room(d, 1 + 8 + 8);
+
+	if (rc)
+		return rc;
+	put(d, (uint64_t)op, 1);
+	put(d, ino, 8);
+	put(d, (uint64_t)sqlite3_column_int64(st, 0), 8);
+	d->x.rows++;
+	return 0;
+}
+
+static int block_gone_row(struct snd *d, sqlite3_stmt *st, uint64_t ino)
+{
+	return gone_row(d, st, ino, ROP_BLOCK_DEL);
+}
+
+static int dirent_gone_row(struct snd *d, sqlite3_stmt *st, uint64_t dir)
+{
+	return gone_row(d, st, dir, ROP_DIRENT_DEL);
 }
 
 /* A name column: 1 to KEEP_NAME_MAX bytes, or the store is damaged. */
@@ -550,119 +554,62 @@ static int name_col(struct snd *d, sqlite3_stmt *st, int col, uint64_t ino,
 	return 0;
 }
 
-static int send_xattrs(struct snd *d, uint64_t ino, uint64_t after)
+/* an xattr (column 0 its name; with a value, column 1) */
+static int xattr_op(struct snd *d, sqlite3_stmt *st, uint64_t ino,
+		    bool value)
 {
-	sqlite3_stmt *st = stmt(d, SQ_XATTRS_NEW);
+	size_t vlen = value ? (size_t)sqlite3_column_bytes(st, 1) : 0, nlen;
 	const void *name;
-	size_t nlen;
-	int src, rc = 0;
+	int rc = name_col(d, st, 0, ino, &name, &nlen);
 
-	if (!st)
-		return sql_fail(d, sqlite3_errcode(d->h), "xattrs");
-	sqlite3_bind_int64(st, 1, (int64_t)ino);
-	sqlite3_bind_int64(st, 2, (int64_t)after);
-	sqlite3_bind_int64(st, 3, (int64_t)d->snap);
-	while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
-		size_t vlen = (size_t)sqlite3_column_bytes(st, 1);
-
-		rc = name_col(d, st, 0, ino, &name, &nlen);
-		if (!rc && vlen > KEEP_XATTR_SIZE_MAX)
-			rc = fail(d, KEEP_CORRUPT_BKPT("an xattr's size"),
-				  "the store is damaged: an xattr of inode %"
-				  PRIu64 " is too big (run keepfs fsck)", ino);
-		if (!rc)
-			rc = room(d, 1 + 8 + 1 + nlen + 4 + vlen);
-		if (rc)
-			break;
-		put(d, ROP_XATTR, 1);
-		put(d, ino, 8);
-		put(d, nlen, 1);
-		put_raw(d, name, nlen);
+	if (!rc && vlen > KEEP_XATTR_SIZE_MAX)
+		rc = fail(d, KEEP_CORRUPT_BKPT("an xattr's size"),
+			  "the store is damaged: an xattr of inode %" PRIu64
+			  " is too big (run keepfs fsck)", ino);
+	if (!rc)
+		rc = room(d, 1 + 8 + 1 + nlen + (value ? 4 + vlen : 0));
+	if (rc)
+		return rc;
+	put(d, value ? ROP_XATTR : ROP_XATTR_DEL, 1);
+	put(d, ino, 8);
+	put(d, nlen, 1);
+	put_raw(d, name, nlen);
+	if (value) {
 		put(d, vlen, 4);
 		put_raw(d, sqlite3_column_blob(st, 1), vlen);
-		d->x.rows++;
 	}
-	if (!rc && src != SQLITE_DONE)
-		rc = sql_fail(d, src, "xattrs");
-	sqlite3_reset(st);
-	if (rc || !after)
-		return rc;
-
-	st = stmt(d, SQ_XATTRS_GONE);
-	if (!st)
-		return sql_fail(d, sqlite3_errcode(d->h), "xattrs");
-	sqlite3_bind_int64(st, 1, (int64_t)ino);
-	sqlite3_bind_int64(st, 2, (int64_t)after);
-	sqlite3_bind_int64(st, 3, (int64_t)d->snap);
-	while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
-		rc = name_col(d, st, 0, ino, &name, &nlen);
-		if (!rc)
-			rc = room(d, 1 + 8 + 1 + nlen);
-		if (rc)
-			break;
-		put(d, ROP_XATTR_DEL, 1);
-		put(d, ino, 8);
-		put(d, nlen, 1);
-		put_raw(d, name, nlen);
-		d->x.rows++;
-	}
-	if (!rc && src != SQLITE_DONE)
-		rc = sql_fail(d, src, "xattrs");
-	sqlite3_reset(st);
-	return rc;
+	d->x.rows++;
+	return 0;
 }
 
-static int send_dirents(struct snd *d, uint64_t dir, uint64_t after)
+static int xattr_row(struct snd *d, sqlite3_stmt *st, uint64_t ino)
 {
-	sqlite3_stmt *st = stmt(d, SQ_DIRENTS_NEW);
+	return xattr_op(d, st, ino, true);
+}
+
+static int xattr_gone_row(struct snd *d, sqlite3_stmt *st, uint64_t ino)
+{
+	return xattr_op(d, st, ino, false);
+}
+
+static int dirent_row(struct snd *d, sqlite3_stmt *st, uint64_t dir)
+{
 	const void *name;
 	size_t nlen;
-	int src, rc = 0;
+	int rc = name_col(d, st, 1, dir, &name, &nlen);
 
-	if (!st)
-		return sql_fail(d, sqlite3_errcode(d->h), "entries");
-	sqlite3_bind_int64(st, 1, (int64_t)dir);
-	sqlite3_bind_int64(st, 2, (int64_t)after);
-	sqlite3_bind_int64(st, 3, (int64_t)d->snap);
-	while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
-		rc = name_col(d, st, 1, dir, &name, &nlen);
-		if (!rc)
-			rc = room(d, 1 + 8 + 8 + 1 + nlen + 8);
-		if (rc)
-			break;
-		put(d, ROP_DIRENT, 1);
-		put(d, dir, 8);
-		put(d, (uint64_t)sqlite3_column_int64(st, 0), 8);
-		put(d, nlen, 1);
-		put_raw(d, name, nlen);
-		put(d, (uint64_t)sqlite3_column_int64(st, 2), 8);
-		d->x.rows++;
-	}
-	if (!rc && src != SQLITE_DONE)
-		rc = sql_fail(d, src, "entries");
-	sqlite3_reset(st);
-	if (rc || !after)
+	if (!rc)
+		rc = room(d, 1 + 8 + 8 + 1 + nlen + 8);
+	if (rc)
 		return rc;
-
-	st = stmt(d, SQ_DIRENTS_GONE);
-	if (!st)
-		return sql_fail(d, sqlite3_errcode(d->h), "entries");
-	sqlite3_bind_int64(st, 1, (int64_t)dir);
-	sqlite3_bind_int64(st, 2, (int64_t)after);
-	sqlite3_bind_int64(st, 3, (int64_t)d->snap);
-	while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
-		rc = room(d, 1 + 8 + 8);
-		if (rc)
-			break;
-		put(d, ROP_DIRENT_DEL, 1);
-		put(d, dir, 8);
-		put(d, (uint64_t)sqlite3_column_int64(st, 0), 8);
-		d->x.rows++;
-	}
-	if (!rc && src != SQLITE_DONE)
-		rc = sql_fail(d, src, "entries");
-	sqlite3_reset(st);
-	return rc;
+	put(d, ROP_DIRENT, 1);
+	put(d, dir, 8);
+	put(d, (uint64_t)sqlite3_column_int64(st, 0), 8);
+	put(d, nlen, 1);
+	put_raw(d, name, nlen);
+	put(d, (uint64_t)sqlite3_column_int64(st, 2), 8);
+	d->x.rows++;
+	return 0;
 }
 
 static int send_obj(struct snd *d, const struct obj *o)
@@ -678,11 +625,25 @@ static int send_obj(struct snd *d, const struct obj *o)
 	if (!rc)
 		rc = send_inode(d, o->ino, after);
 	if (!rc)
-		rc = send_blocks(d, o->ino, after);
+		rc = each_row(d, SQ_BLOCKS_NEW, o->ino, after, block_row,
+			      "blocks");
 	if (!rc)
-		rc = send_xattrs(d, o->ino, after);
+		rc = each_row(d, SQ_XATTRS_NEW, o->ino, after, xattr_row,
+			      "xattrs");
 	if (!rc)
-		rc = send_dirents(d, o->ino, after);
+		rc = each_row(d, SQ_DIRENTS_NEW, o->ino, after, dirent_row,
+			      "entries");
+	if (!after) /* all of it is new: nothing went */
+		return rc;
+	if (!rc)
+		rc = each_row(d, SQ_BLOCKS_GONE, o->ino, after, block_gone_row,
+			      "blocks");
+	if (!rc)
+		rc = each_row(d, SQ_XATTRS_GONE, o->ino, after, xattr_gone_row,
+			      "xattrs");
+	if (!rc)
+		rc = each_row(d, SQ_DIRENTS_GONE, o->ino, after,
+			      dirent_gone_row, "entries");
 	return rc;
 }
 
@@ -715,28 +676,13 @@ static int write_all(struct snd *d, const struct keep_snapshot *snap,
 	    .key_wrap = d->s->encrypted ? d->s->wrap_text : NULL,
 	};
 	struct keep_stream_info info = {0};
-	uint64_t expect = 1024 + d->rows_guess;
 	int rc;
 
-	for (size_t i = 0; i < d->nblobs; i++)
-		expect += 12 + STREAM_BLOB_FIXED + 32; /* csize added below */
 	memcpy(h.uuid, d->s->uuid, sizeof(h.uuid));
 	rc = stream_w_new(count_write, d, &d->w);
 	if (rc)
 		return rc;
-
-	/* the stored sizes, for the estimate */
-	for (size_t i = 0; i < d->nblobs; i++) {
-		sqlite3_stmt *st = stmt(d, SQ_BLOB);
-
-		if (!st)
-			return sql_fail(d, sqlite3_errcode(d->h), "a blob");
-		sqlite3_bind_int64(st, 1, (int64_t)d->blobs[i]);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			expect += (uint64_t)sqlite3_column_int64(st, 2);
-		sqlite3_reset(st);
-	}
-	h.expect_bytes = expect;
+	h.expect_bytes = d->expect;
 	rc = stream_w_header(d->w, &h);
 	if (rc == KEEP_E_INVAL)
 		return fail(d, KEEP_CORRUPT_BKPT("a header field"),
@@ -758,7 +704,7 @@ static int write_all(struct snd *d, const struct keep_snapshot *snap,
 		info.base_commit = h.base_commit;
 		info.encrypted = d->s->encrypted;
 		info.block_size = h.block_size;
-		info.expect_bytes = expect;
+		info.expect_bytes = d->expect;
 		req->started(req->ctx, &info);
 	}
 	for (size_t i = 0; !rc && i < d->nblobs; i++)

@@ -101,7 +101,7 @@ static bool pow2_in(uint32_t v, uint32_t lo, uint32_t hi)
 	return v >= lo && v <= hi && (v & (v - 1)) == 0;
 }
 
-static void remove_store_files(const char *path)
+void store_remove_files(const char *path)
 {
 	static const char *const names[] = {DB_NAME, DB_NAME "-wal",
 					    DB_NAME "-shm", LOCK_NAME};
@@ -114,7 +114,19 @@ static void remove_store_files(const char *path)
 	}
 }
 
-static bool dir_is_empty(const char *path)
+int store_sync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return errno;
+	if (fsync(fd) != 0)
+		rc = errno;
+	close(fd);
+	return rc;
+}
+
+bool store_dir_is_empty(const char *path)
 {
 	DIR *d = opendir(path);
 	struct dirent *e;
@@ -153,7 +165,7 @@ int keep_store_init(const char *path, const struct keep_init_opts *opts)
 			return ENOTDIR;
 		if (keep_is_store(path))
 			return KEEP_E_EXISTS;
-		if (!dir_is_empty(path))
+		if (!store_dir_is_empty(path))
 			return KEEP_E_EXISTS;
 	} else if (errno == ENOENT) {
 		if (mkdir(path, 0700) != 0)
@@ -202,19 +214,14 @@ int keep_store_init(const char *path, const struct keep_init_opts *opts)
 	free(tmp.wrap_text);
 	tmp.wrap_text = NULL;
 	chmod(db, 0600);
-	/* make the new directory entries durable */
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
+	store_sync_dir(path); /* make the new directory entries durable */
 	free(db);
 	free(lock);
 	return 0;
 
 fail:
 	free(tmp.wrap_text);
-	remove_store_files(path);
+	store_remove_files(path);
 	if (made_dir)
 		rmdir(path);
 	free(db);
