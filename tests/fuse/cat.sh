@@ -73,6 +73,9 @@ for f in etc/config.toml bin/blob holes large; do
 done
 LARGE2=$(sha256sum <"$T/v2/large" | cut -d' ' -f1)
 run_ok "snapshot v2" "$KEEPFS" snapshot "$M" v2
+# '@-1s' below must name a moment after v2's changes were committed: on a
+# fast machine everything above fits in less than a second
+sleep 1.1
 
 # both TARGET kinds, mounted and not
 checks() {
