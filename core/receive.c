@@ -400,7 +400,7 @@ static int op_block(struct rcv *r, struct cur *c, uint64_t ino, bool del)
 	int64_t blob = 0;
 	sqlite3_stmt *st;
 	bool found;
-	int n, rc;
+	int n = 0, rc;
 
 	if (c->short_)
 		return bad_rows(r, "a block's row is cut short");
@@ -449,7 +449,7 @@ static int op_xattr(struct rcv *r, struct cur *c, uint64_t ino, bool del)
 	size_t nlen, vlen = 0;
 	const uint8_t *name = take_name(c, &nlen), *value = NULL;
 	sqlite3_stmt *st;
-	int n, rc;
+	int n = 0, rc;
 
 	if (!del) {
 		vlen = (size_t)take(c, 4);
@@ -491,7 +491,7 @@ static int op_dirent(struct rcv *r, struct cur *c, uint64_t dir, bool del)
 	size_t nlen = 0;
 	const uint8_t *name = NULL;
 	sqlite3_stmt *st;
-	int n, rc;
+	int n = 0, rc;
 
 	if (!del) {
 		name = take_name(c, &nlen);
@@ -604,7 +604,7 @@ static int apply_rows(struct rcv *r, const void *data, size_t len)
 static int add_blob(struct rcv *r, const struct stream_blob *b)
 {
 	sqlite3_stmt *st = stmt(r, RQ_BLOB_ADD);
-	int n, rc;
+	int n = 0, rc;
 
 	if (st) {
 		sqlite3_bind_blob(st, 1, b->hash, KEEP_HASH_BYTES,
