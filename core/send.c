@@ -558,8 +558,8 @@ static int name_col(struct snd *d, sqlite3_stmt *st, int col, uint64_t ino,
 static int xattr_op(struct snd *d, sqlite3_stmt *st, uint64_t ino,
 		    bool value)
 {
-	size_t vlen = value ? (size_t)sqlite3_column_bytes(st, 1) : 0, nlen;
-	const void *name;
+	size_t vlen = value ? (size_t)sqlite3_column_bytes(st, 1) : 0, nlen = 0;
+	const void *name = NULL;
 	int rc = name_col(d, st, 0, ino, &name, &nlen);
 
 	if (!rc && vlen > KEEP_XATTR_SIZE_MAX)
@@ -594,8 +594,8 @@ static int xattr_gone_row(struct snd *d, sqlite3_stmt *st, uint64_t ino)
 
 static int dirent_row(struct snd *d, sqlite3_stmt *st, uint64_t dir)
 {
-	const void *name;
-	size_t nlen;
+	const void *name = NULL;
+	size_t nlen = 0;
 	int rc = name_col(d, st, 1, dir, &name, &nlen);
 
 	if (!rc)
