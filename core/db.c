@@ -324,14 +324,19 @@ struct db {
 	pthread_t ckpt_thread;
 	bool ckpt_running, ckpt_stop, ckpt_wanted;
 	bool wal_big; /* the WAL file may be past CKPT_BYTES; under ckpt_mu */
+	bool ckpt_now;	/* db_wal_settle waits: no pause; under ckpt_mu */
+	uint64_t ckpt_rounds; /* checkpoints run; under ckpt_mu */
 	pthread_mutex_t ckpt_mu;
 	pthread_cond_t ckpt_cv;
+	pthread_cond_t ckpt_done_cv; /* ckpt_rounds moved */
 	sqlite3 *ckpt_h;
 	char *file;
 	uint32_t page_size;
 	bool has_snaps; /* the snapshots table exists */
 	int64_t last_commit_ns; /* under ckpt_mu */
-	uint64_t wal_bytes;	/* under ckpt_mu */
+	uint64_t wal_frames;	/* in the WAL at the last commit; ckpt_mu */
+	uint64_t backfilled;	/* of them in the database; under ckpt_mu */
+	uint64_t wal_gen;	/* times the WAL started over; ckpt_mu */
 };
 
 #define RPOOL_SIZE 4
@@ -458,41 +463,146 @@ static int exec(sqlite3 *h, const char *sql)
 }
 
 /*
+ * Waiting for a lock another connection holds (the checkpointer's, for a
+ * moment): SQLite's own busy handler sleeps 1, 2, 5, ... up to 100 ms
+ * between tries, so a writer could sleep 100 ms past the moment the lock
+ * came free, with the store lock held and every request waiting behind
+ * it.  This one looks again every millisecond, for BUSY_WAIT_MS in all.
+ */
+#define BUSY_WAIT_MS 10000
+
+static int busy_wait(void *ctx, int tries)
+{
+	(void)ctx;
+	if (tries >= BUSY_WAIT_MS)
+		return 0;
+	nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+	return 1;
+}
+
+static void busy_set(sqlite3 *h, bool wait)
+{
+	sqlite3_busy_handler(h, wait ? busy_wait : NULL, NULL);
+}
+
+/*
  * Checkpoints copy the WAL into the database: the same bytes written a
- * second time.  They wait for a pause in writing (no commit for
- * CKPT_IDLE_NS) once the WAL holds CKPT_BYTES, so a burst of writing does
- * not pay for them as it goes; a WAL past CKPT_MAX_BYTES is checkpointed
- * at once whatever the load.
+ * second time.  The rules, all about not making requests wait:
  *
- * Once a checkpoint has copied everything, the next commit starts the WAL
- * over, and SQLite would cut the file down to journal_size_limit inside
- * that COMMIT, with every writer waiting: 500 ms for a 1 GiB WAL under a
- * steady load of small fsynced commits (measured in docs/design.md).  So
- * the limit is CKPT_MAX_BYTES (a WAL that size is reused, never cut by a
- * commit), and the checkpointer shrinks the file itself in a pause, with
- * a TRUNCATE checkpoint that gives up at once if a writer is busy.
+ *  1. The checkpoint thread copies once CKPT_BYTES wait to be copied and
+ *     writing pauses (no commit for CKPT_IDLE_NS), so a burst of writing
+ *     does not pay for it as it goes; CKPT_MAX_BYTES waiting are copied at
+ *     once whatever the load, and so is anything when db_wal_settle asks.
+ *     It copies with a PASSIVE checkpoint, beside the writer, and syncs
+ *     the database after a round that could not copy everything (SQLite
+ *     syncs it only after a complete one), so that no later sync has
+ *     hundreds of megabytes to write.
+ *  2. The WAL starts over only when a transaction begins with every frame
+ *     in it copied.  The writer connection begins its next transaction at
+ *     the first change after a commit, so under a steady load the
+ *     checkpoint thread never has everything copied at that moment, and
+ *     the WAL grew without end (700 MiB within seconds while a collection
+ *     ran).  So after each of its commits (wal_turn), with no transaction
+ *     open, once the WAL holds CKPT_BYTES and all but TURN_FRAMES of it
+ *     are copied, the writer copies the rest itself (the frames of its
+ *     last commits, and two syncs), and its next transaction starts the
+ *     WAL over.
+ *  3. A WAL that starts over is reused, never cut by a commit: SQLite
+ *     would cut it down to journal_size_limit inside the next COMMIT,
+ *     with every request waiting (500 ms for a 1 GiB WAL, measured in
+ *     docs/design.md; 167 ms for 580 MiB).  So there is no such limit,
+ *     and the checkpoint thread shrinks the file itself when writing has
+ *     paused for CKPT_IDLE_NS, with a TRUNCATE checkpoint that gives up
+ *     at once if a writer is busy (it holds the write lock while it
+ *     runs).
  */
 #define CKPT_IDLE_NS (500 * 1000000LL)
 #define CKPT_MAX_BYTES (256ull << 20)
-_Static_assert(CKPT_MAX_BYTES == 268435456, "journal_size_limit below");
+#define TURN_FRAMES 256
+
+/* Frames of the WAL not yet in the database; under ckpt_mu. */
+static uint64_t pending_bytes(const struct db *d)
+{
+	uint64_t done = d->backfilled < d->wal_frames ? d->backfilled
+						       : d->wal_frames;
+	return (d->wal_frames - done) * d->page_size;
+}
 
 static int wal_hook(void *ctx, sqlite3 *h, const char *dbname, int frames)
 {
 	struct db *d = ctx;
-	uint64_t bytes = (uint64_t)frames * d->page_size;
 
 	(void)h;
 	(void)dbname;
 	pthread_mutex_lock(&d->ckpt_mu);
 	d->last_commit_ns = keep_monotonic_ns();
-	d->wal_bytes = bytes;
-	if (bytes >= CKPT_BYTES) {
-		d->ckpt_wanted = true;
+	if ((uint64_t)frames < d->wal_frames) {
+		d->backfilled = 0; /* the WAL started over (note 2) */
+		d->wal_gen++;
+	}
+	d->wal_frames = (uint64_t)frames;
+	if ((uint64_t)frames * d->page_size >= CKPT_BYTES)
 		d->wal_big = true;
+	if (pending_bytes(d) >= CKPT_BYTES) {
+		d->ckpt_wanted = true;
 		pthread_cond_signal(&d->ckpt_cv);
 	}
 	pthread_mutex_unlock(&d->ckpt_mu);
 	return SQLITE_OK;
+}
+
+/* Note 2; called after a commit of the writer connection. */
+static void wal_turn(struct db *d)
+{
+	uint64_t frames, done;
+
+	if (!d->ckpt_running)
+		return;
+	pthread_mutex_lock(&d->ckpt_mu);
+	frames = d->wal_frames;
+	done = d->backfilled;
+	pthread_mutex_unlock(&d->ckpt_mu);
+	if (frames * d->page_size < CKPT_BYTES || done > frames ||
+	    frames - done > TURN_FRAMES)
+		return;
+	/* busy: the checkpoint thread is at it; the next commit tries again */
+	int nlog = 0, nckpt = 0;
+	int src = sqlite3_wal_checkpoint_v2(d->h, NULL, SQLITE_CHECKPOINT_PASSIVE,
+					    &nlog, &nckpt);
+	if (src != SQLITE_OK && src != SQLITE_BUSY)
+		keep_log(LOG_WARNING, "checkpoint failed: %s",
+			 sqlite3_errmsg(d->h));
+	if (src == SQLITE_OK && nckpt >= 0) {
+		pthread_mutex_lock(&d->ckpt_mu);
+		if ((uint64_t)nckpt > d->backfilled)
+			d->backfilled = (uint64_t)nckpt;
+		pthread_mutex_unlock(&d->ckpt_mu);
+	}
+}
+
+void db_wal_settle(struct keep_store *s, int64_t max_ns)
+{
+	struct db *d = s->db;
+	struct timespec ts;
+
+	if (!d->ckpt_running)
+		return;
+	pthread_mutex_lock(&d->ckpt_mu);
+	if (d->wal_frames * d->page_size >= CKPT_BYTES && pending_bytes(d)) {
+		uint64_t round = d->ckpt_rounds;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		int64_t wake = ts.tv_nsec + max_ns;
+		ts.tv_sec += wake / 1000000000;
+		ts.tv_nsec = wake % 1000000000;
+		d->ckpt_wanted = true;
+		d->ckpt_now = true;
+		pthread_cond_signal(&d->ckpt_cv);
+		while (d->ckpt_rounds == round && !d->ckpt_stop &&
+		       pthread_cond_timedwait(&d->ckpt_done_cv, &d->ckpt_mu,
+					      &ts) == 0)
+			;
+	}
+	pthread_mutex_unlock(&d->ckpt_mu);
 }
 
 void db_checkpoint_soon(struct keep_store *s)
@@ -503,9 +613,34 @@ void db_checkpoint_soon(struct keep_store *s)
 		return; /* closing the store checkpoints instead */
 	pthread_mutex_lock(&d->ckpt_mu);
 	d->ckpt_wanted = true;
+	d->ckpt_now = true;
 	d->wal_big = true; /* copy, then truncate at the next pause */
 	pthread_cond_signal(&d->ckpt_cv);
 	pthread_mutex_unlock(&d->ckpt_mu);
+}
+
+/* Sync the database file of the checkpoint connection (note 1). */
+static void sync_db_file(sqlite3 *h)
+{
+	sqlite3_file *f = NULL;
+
+	if (sqlite3_file_control(h, "main", SQLITE_FCNTL_FILE_POINTER, &f) ==
+		    SQLITE_OK &&
+	    f && f->pMethods && f->pMethods->xSync(f, SQLITE_SYNC_NORMAL) !=
+				    SQLITE_OK)
+		keep_log(LOG_WARNING, "checkpoint: cannot sync the database");
+}
+
+/* Wait on ckpt_cv until ns from now at most; under ckpt_mu. */
+static void ckpt_sleep(struct db *d, int64_t ns)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t wake = ts.tv_nsec + ns;
+	ts.tv_sec += wake / 1000000000;
+	ts.tv_nsec = wake % 1000000000;
+	pthread_cond_timedwait(&d->ckpt_cv, &d->ckpt_mu, &ts);
 }
 
 static void *ckpt_main(void *arg)
@@ -518,20 +653,23 @@ static void *ckpt_main(void *arg)
 			pthread_cond_wait(&d->ckpt_cv, &d->ckpt_mu);
 		if (d->ckpt_stop)
 			break;
-		/* wait for a pause, unless the WAL is too large already */
 		int64_t idle = keep_monotonic_ns() - d->last_commit_ns;
-		if (idle < CKPT_IDLE_NS && d->wal_bytes < CKPT_MAX_BYTES) {
-			struct timespec ts;
-			int64_t wake = CKPT_IDLE_NS - idle;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			wake += ts.tv_nsec;
-			ts.tv_sec += wake / 1000000000;
-			ts.tv_nsec = wake % 1000000000;
-			pthread_cond_timedwait(&d->ckpt_cv, &d->ckpt_mu, &ts);
+		uint64_t pending = pending_bytes(d);
+		bool copy = d->ckpt_now || pending >= CKPT_MAX_BYTES ||
+			    (pending >= CKPT_BYTES && idle >= CKPT_IDLE_NS);
+		bool shrink = d->wal_big && idle >= CKPT_IDLE_NS;
+		if (!copy && !shrink) {
+			if (pending < CKPT_BYTES && !d->wal_big)
+				d->ckpt_wanted = false; /* nothing to wait for */
+			else /* wait for a pause (notes 1 and 3) */
+				ckpt_sleep(d, CKPT_IDLE_NS - idle);
 			continue;
 		}
 		d->ckpt_wanted = false;
+		d->ckpt_now = false;
+		uint64_t before = d->backfilled, gen = d->wal_gen;
 		pthread_mutex_unlock(&d->ckpt_mu);
+
 		int nlog = 0, nckpt = 0;
 		int src = sqlite3_wal_checkpoint_v2(d->ckpt_h, NULL,
 						    SQLITE_CHECKPOINT_PASSIVE,
@@ -539,43 +677,48 @@ static void *ckpt_main(void *arg)
 		if (src != SQLITE_OK && src != SQLITE_BUSY)
 			keep_log(LOG_WARNING, "checkpoint failed: %s",
 				 sqlite3_errmsg(d->ckpt_h));
+		bool all = src == SQLITE_OK && nlog == nckpt;
+		if (src == SQLITE_OK && !all && nckpt > 0 &&
+		    (uint64_t)nckpt > before)
+			sync_db_file(d->ckpt_h);
 		bool shrunk = false, tried = false;
-		if (src == SQLITE_OK && nlog == nckpt && idle >= CKPT_IDLE_NS) {
-			tried = true;
-			/* a pause and nothing left to copy: shrink the file
-			 * now, unless a writer came meanwhile */
-			sqlite3_busy_timeout(d->ckpt_h, 0);
+		if (all && shrink) {
+			/* the copy took a while: is it still a pause? */
+			pthread_mutex_lock(&d->ckpt_mu);
+			tried = keep_monotonic_ns() - d->last_commit_ns >=
+				CKPT_IDLE_NS;
+			pthread_mutex_unlock(&d->ckpt_mu);
+		}
+		if (tried) {
+			busy_set(d->ckpt_h, false);
 			src = sqlite3_wal_checkpoint_v2(d->ckpt_h, NULL,
 						SQLITE_CHECKPOINT_TRUNCATE,
 						NULL, NULL);
-			sqlite3_busy_timeout(d->ckpt_h, 10000);
+			busy_set(d->ckpt_h, true);
 			if (src != SQLITE_OK && src != SQLITE_BUSY)
 				keep_log(LOG_WARNING, "checkpoint failed: %s",
 					 sqlite3_errmsg(d->ckpt_h));
 			shrunk = src == SQLITE_OK;
 		}
+
 		pthread_mutex_lock(&d->ckpt_mu);
-		if (shrunk)
+		d->ckpt_rounds++;
+		pthread_cond_broadcast(&d->ckpt_done_cv);
+		if (shrunk) {
 			d->wal_big = false;
-		/* what is left, until the next commit tells more */
-		if (nlog >= nckpt && nckpt >= 0)
-			d->wal_bytes = (uint64_t)(nlog - nckpt) * d->page_size;
-		/* a large file waits for a pause to be shrunk */
-		if (d->wal_big)
-			d->ckpt_wanted = true;
-		if (tried && !shrunk && !d->ckpt_stop) {
-			/* a writer holds the lock: not before another pause */
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			int64_t wake = ts.tv_nsec + CKPT_IDLE_NS;
-			ts.tv_sec += wake / 1000000000;
-			ts.tv_nsec = wake % 1000000000;
-			pthread_cond_timedwait(&d->ckpt_cv, &d->ckpt_mu, &ts);
+			d->wal_frames = d->backfilled = 0;
+		} else if (src == SQLITE_OK && nckpt >= 0 &&
+			   (uint64_t)nckpt > d->backfilled &&
+			   d->wal_gen == gen) {
+			/* (a WAL started over meanwhile counts anew) */
+			d->backfilled = (uint64_t)nckpt;
 		}
-		/* frames written meanwhile stay for the next round */
-		if (nlog > nckpt && nlog >= 0 &&
-		    (uint64_t)(nlog - nckpt) * d->page_size >= CKPT_BYTES)
+		/* frames written meanwhile, or a file still to shrink:
+		 * looked at again, by the rules above */
+		if (pending_bytes(d) >= CKPT_BYTES || d->wal_big)
 			d->ckpt_wanted = true;
+		if (tried && !shrunk && !d->ckpt_stop)
+			ckpt_sleep(d, CKPT_IDLE_NS); /* a writer came */
 	}
 	pthread_mutex_unlock(&d->ckpt_mu);
 	return NULL;
@@ -592,7 +735,7 @@ static int conn_open(const char *file, int oflags, sqlite3 **out)
 		sqlite3_close_v2(h);
 		return rc;
 	}
-	sqlite3_busy_timeout(h, 10000);
+	busy_set(h, true);
 	sqlite3_extended_result_codes(h, 0);
 	*out = h;
 	return 0;
@@ -640,7 +783,7 @@ int db_peek_meta(const char *file, const char *key, char *buf, size_t len)
 		if (sqlite3_open_v2(file, &h,
 				    SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
 				    NULL) == SQLITE_OK) {
-			sqlite3_busy_timeout(h, 10000);
+			busy_set(h, true);
 			rc = peek(h, key, buf, len);
 		}
 		sqlite3_close_v2(h);
@@ -680,6 +823,7 @@ int db_open(struct keep_store *s, const char *file, bool create, bool rdonly)
 		oflags |= SQLITE_OPEN_CREATE;
 	pthread_mutex_init(&d->ckpt_mu, NULL);
 	pthread_cond_init(&d->ckpt_cv, NULL);
+	pthread_cond_init(&d->ckpt_done_cv, NULL);
 	d->file = strdup(file);
 	rc = d->file ? conn_open(file, oflags, &d->h) : KEEP_E_NOMEM;
 	if (rc == 0 && !rdonly)
@@ -687,7 +831,7 @@ int db_open(struct keep_store *s, const char *file, bool create, bool rdonly)
 				"PRAGMA cache_size = -16384;"
 				"PRAGMA temp_store = MEMORY;"
 				"PRAGMA wal_autocheckpoint = 0;"
-				"PRAGMA journal_size_limit = 268435456;");
+				"PRAGMA journal_size_limit = -1;");
 	if (rc) {
 		sqlite3_close_v2(d->h);
 		free(d->file);
@@ -737,6 +881,7 @@ void db_close(struct keep_store *s)
 		pthread_mutex_lock(&d->ckpt_mu);
 		d->ckpt_stop = true;
 		pthread_cond_signal(&d->ckpt_cv);
+		pthread_cond_broadcast(&d->ckpt_done_cv);
 		pthread_mutex_unlock(&d->ckpt_mu);
 		pthread_join(d->ckpt_thread, NULL);
 		sqlite3_close_v2(d->ckpt_h);
@@ -748,6 +893,7 @@ void db_close(struct keep_store *s)
 	sqlite3_close_v2(d->h);
 	pthread_mutex_destroy(&d->ckpt_mu);
 	pthread_cond_destroy(&d->ckpt_cv);
+	pthread_cond_destroy(&d->ckpt_done_cv);
 	free(d->file);
 	free(d);
 	s->db = NULL;
@@ -1017,6 +1163,8 @@ int db_commit(struct keep_store *s, uint64_t id, int64_t time_ns)
 		STMT(st, s, ST_COMMIT);
 		rc = run(s, st, "commit");
 	}
+	if (!rc)
+		wal_turn(s->db);
 	if (!rc && !s->db->ckpt_running && (s->flags & KEEP_OPEN_WRITE))
 		ckpt_start(s); /* best effort; commits work without it */
 	return rc;
@@ -1928,7 +2076,11 @@ int db_upgrade(struct keep_store *s)
 int db_end_tx(struct keep_store *s)
 {
 	STMT(st, s, ST_COMMIT);
-	return run(s, st, "commit");
+	int rc = run(s, st, "commit");
+
+	if (!rc)
+		wal_turn(s->db);
+	return rc;
 }
 
 static void read_snap(sqlite3_stmt *st, struct keep_snapshot *out)

@@ -44,12 +44,21 @@
  *  8. The tables and the index are made at the first writable open
  *     (gc_setup), not at the first collection: indexing the blocks of a
  *     large store takes a while, and a collection must not stall.
+ *  9. Between two steps the collection pauses as long as the step took
+ *     (PAUSE_MIN_NS to PAUSE_MAX_NS): a mutex hands itself to whoever
+ *     asks first, and the collection would ask again at once, so
+ *     without a pause the requests waiting for the store starved for
+ *     many steps in a row (seen: 0.5 s).  It also lets the WAL be copied
+ *     into the database when steps (page moves above all) have filled
+ *     it (db_wal_settle): back-to-back steps leave the checkpointer no
+ *     moment in which the WAL could start over, and it grew to 700 MiB.
  */
 #include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "keep_i.h"
 
@@ -57,7 +66,10 @@
 #define STEP_INODES 128
 #define STEP_ROWS 2048 /* block rows dropped in one step */
 #define STEP_BLOBS 256
-#define STEP_PAGES 512
+#define STEP_PAGES 128
+#define PAUSE_MIN_NS 1000000LL	 /* 1 ms */
+#define PAUSE_MAX_NS 50000000LL	 /* 50 ms */
+#define SETTLE_MAX_NS 2000000000LL /* 2 s */
 
 static const char gc_ddl[] =
     "CREATE TABLE IF NOT EXISTS gc_todo(ino INTEGER PRIMARY KEY);"
@@ -611,6 +623,21 @@ static int prepare(struct gc *g, bool *any)
 	return rc;
 }
 
+/* Between two steps (note 9): as long a pause as the step took, so
+ * that requests waiting for the store lock get it, and a WAL grown past
+ * its checkpoint threshold copied into the database. */
+static void pause_between(struct keep_store *s, int64_t took_ns)
+{
+	if (took_ns < PAUSE_MIN_NS)
+		took_ns = PAUSE_MIN_NS;
+	if (took_ns > PAUSE_MAX_NS)
+		took_ns = PAUSE_MAX_NS;
+	nanosleep(&(struct timespec){.tv_sec = took_ns / 1000000000,
+				     .tv_nsec = took_ns % 1000000000},
+		  NULL);
+	db_wal_settle(s, SETTLE_MAX_NS);
+}
+
 int keep_gc(struct keep_store *s, const struct keep_gc_req *req,
 	    struct keep_gc_result *out)
 {
@@ -632,11 +659,14 @@ int keep_gc(struct keep_store *s, const struct keep_gc_req *req,
 	rc = prepare(&g, &any);
 	more = any;
 	while (!rc && more) {
+		int64_t t0 = keep_monotonic_ns();
 		rc = step(&g, &more);
 		if (!rc && more && g.req->max_ms &&
 		    keep_monotonic_ns() - start >=
 			(int64_t)g.req->max_ms * 1000000)
 			break;
+		if (!rc && more)
+			pause_between(s, keep_monotonic_ns() - t0);
 	}
 	out->done = !rc && !more;
 	if (out->pages)

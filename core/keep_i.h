@@ -455,6 +455,12 @@ void db_rpool_close(struct keep_store *s);
  * snapshots table existed, a read-only handle finds no snapshots. */
 int db_upgrade(struct keep_store *s); /* writer: add missing tables */
 int db_end_tx(struct keep_store *s);  /* COMMIT with no commits row */
+/* Called without locks by long background work (garbage collection)
+ * between its steps: when the WAL has grown past the checkpoint threshold,
+ * have the checkpoint thread copy all of it now, whatever the load, and
+ * wait for that (max_ns at most), so that the next transaction starts the
+ * WAL over instead of growing it further (db.c, note 2). */
+void db_wal_settle(struct keep_store *s, int64_t max_ns);
 /* Have the checkpoint thread copy the WAL into the database and shrink
  * both at the next pause (after garbage collection gave pages back). */
 void db_checkpoint_soon(struct keep_store *s);

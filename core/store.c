@@ -24,6 +24,9 @@
  *     Commits asked for by fsync are made durable by syncing the WAL;
  *     the others (timer, full dirty cache) are not waited for: they
  *     survive a process crash at once and a power loss at the next sync.
+ *     The sync runs under commit_mu alone (store_commit): reads, writes
+ *     and metadata operations go on while the disk works, and the next
+ *     commit waits for it.
  *     A change to the snapshots table (snap.c) rides in step c, in the
  *     same SQLite transaction as the commit it names, so no crash can
  *     leave a commit without its snapshot or the reverse; with nothing
@@ -543,6 +546,9 @@ int keep_store_encrypted(const char *path, int *kind)
 }
 
 static int sync_commits(struct keep_store *s);
+static int synced(struct keep_store *s, uint64_t upto, int err);
+static int commit_locked(struct keep_store *s, uint64_t *id, bool durable,
+			 struct snap_op *op, bool *sync);
 static void committed(struct keep_store *s, int64_t t);
 
 int keep_key_change(struct keep_store *s, const struct keep_secret *old_secret,
@@ -674,6 +680,8 @@ static int64_t commit_time(struct keep_store *s)
 int store_commit(struct keep_store *s, uint64_t *id, bool durable,
 		 struct snap_op *op)
 {
+	bool sync = false;
+	uint64_t upto;
 	int rc;
 
 	if (!(s->flags & KEEP_OPEN_WRITE)) {
@@ -685,8 +693,18 @@ int store_commit(struct keep_store *s, uint64_t *id, bool durable,
 	}
 	pthread_mutex_lock(&s->commit_mu);
 	pthread_mutex_lock(&s->mu);
-	rc = store_commit_locked(s, id, durable, op);
+	rc = commit_locked(s, id, durable, op, &sync);
+	upto = s->open_commit - 1;
 	pthread_mutex_unlock(&s->mu);
+	if (!rc && sync) {
+		/* note 3: the disk syncs outside the store lock */
+		int err = keep_fault("sync");
+		if (!err)
+			err = db_sync_wal(s);
+		pthread_mutex_lock(&s->mu);
+		rc = synced(s, upto, err);
+		pthread_mutex_unlock(&s->mu);
+	}
 	pthread_mutex_unlock(&s->commit_mu);
 	return rc;
 }
@@ -773,22 +791,30 @@ static void committed(struct keep_store *s, int64_t t)
 	dmap_release(&s->dirty);
 }
 
-/* Sync the WAL; a failure makes the handle read-only. */
-static int sync_commits(struct keep_store *s)
+/* The WAL was synced (err 0) with every commit up to upto in it; a
+ * failure makes the handle read-only.  Under mu. */
+static int synced(struct keep_store *s, uint64_t upto, int err)
 {
-	int rc = keep_fault("sync");
-
-	if (!rc)
-		rc = db_sync_wal(s);
-	if (rc) {
+	if (err) {
 		/* the commit stands, but the disk did not take it */
 		keep_log(LOG_ERR, "cannot sync the journal: %s",
-			 keep_strerror(rc));
-		s->sticky = rc;
+			 keep_strerror(err));
+		s->sticky = err;
 		return KEEP_E_READONLY;
 	}
-	s->synced = s->open_commit - 1;
+	if (upto > s->synced)
+		s->synced = upto;
 	return 0;
+}
+
+/* Sync the WAL under mu; a failure makes the handle read-only. */
+static int sync_commits(struct keep_store *s)
+{
+	int err = keep_fault("sync");
+
+	if (!err)
+		err = db_sync_wal(s);
+	return synced(s, s->open_commit - 1, err);
 }
 
 /* A failed commit: roll back, and the handle is read-only from now on. */
@@ -822,6 +848,19 @@ int store_commit_tx(struct keep_store *s, uint64_t *id)
 
 int store_commit_locked(struct keep_store *s, uint64_t *id, bool durable,
 			struct snap_op *op)
+{
+	bool sync = false;
+	int rc = commit_locked(s, id, durable, op, &sync);
+
+	if (!rc && sync)
+		rc = sync_commits(s);
+	return rc;
+}
+
+/* store_commit_locked, but the sync is left to the caller: *sync says
+ * whether the WAL must be synced before the commit is reported. */
+static int commit_locked(struct keep_store *s, uint64_t *id, bool durable,
+			 struct snap_op *op, bool *sync)
 {
 	bool must_sync = false, nothing;
 	int64_t t = 0;
@@ -891,8 +930,7 @@ int store_commit_locked(struct keep_store *s, uint64_t *id, bool durable,
 		goto fail;
 	committed(s, t);
 sync:
-	if ((durable && s->synced < s->open_commit - 1) || must_sync)
-		rc = sync_commits(s);
+	*sync = (durable && s->synced < s->open_commit - 1) || must_sync;
 	goto out;
 
 fail:
