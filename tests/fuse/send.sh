@@ -4,7 +4,8 @@
 # deletes, hard links, xattrs, holes, a SQLite database under writes) make
 # a replica whose every snapshot, mounted read-only, lists exactly as the
 # source's; the same stream twice is harmless; damaged, cut, foreign,
-# out-of-order streams and a full disk change nothing; an encrypted
+# out-of-order streams and a full disk (for a new replica and an existing
+# one) change nothing; an encrypted
 # store's replica holds no plaintext and mounts with the source's key; a
 # lost store is brought back from its replica (promote).
 . "${KFS_LIB:-$(dirname "$0")/../lib.sh}"
@@ -215,6 +216,38 @@ kfs_track_mount "$SMALL"
 run_is 1 "a full disk: refused" "$KEEPFS" receive "$SMALL/rep" -i "$T/s0.stream"
 like "$KFS_ERR" "disk is full|No space left" "it says the disk is full"
 is "$(ls -A "$SMALL")" "" "and leaves nothing on it"
+
+# an existing replica on a full disk: the incremental stream is refused,
+# the replica stays as it was, and it goes in once there is room
+kfs_init "$T/small-src"
+FS=$T/small-src-mnt
+kfs_mount "$T/small-src" "$FS" || bail_out "cannot mount the small source"
+echo "first" >"$FS/first"
+run_ok "small source: snapshot a1" "$KEEPFS" snapshot "$FS" a1
+head -c $((3 << 20)) /dev/urandom >"$FS/big"
+run_ok "small source: snapshot a2 with 3 MiB more" "$KEEPFS" snapshot "$FS" a2
+run_ok "send a1" "$KEEPFS" send "$FS" a1 -o "$T/a1.stream"
+run_ok "send a2 from a1" "$KEEPFS" send "$FS" a2 --from a1 -o "$T/a2.stream"
+kfs_umount "$FS"
+SMALL2=$T/small2
+mkdir -p "$SMALL2"
+mount -t tmpfs -o size=8m,mode=0700 tmpfs "$SMALL2" || bail_out "cannot mount a tmpfs"
+kfs_track_mount "$SMALL2"
+run_ok "a replica on a small disk takes a1" "$KEEPFS" receive "$SMALL2/rep" -i "$T/a1.stream"
+free_kib=$(df -k --output=avail "$SMALL2" | tail -1)
+head -c $(((free_kib - 1024) * 1024)) /dev/zero >"$SMALL2/filler"
+"$KEEPFS" list "$SMALL2/rep" --commits >"$T/rep.list.before"
+ls -A "$SMALL2" "$SMALL2/rep" >"$T/rep.ls.before"
+run_is 1 "the disk full: an incremental stream is refused" "$KEEPFS" receive "$SMALL2/rep" -i "$T/a2.stream"
+like "$KFS_ERR" "disk is full|No space left" "it says the disk is full"
+"$KEEPFS" list "$SMALL2/rep" --commits >"$T/rep.list.after"
+is "$(diff "$T/rep.list.before" "$T/rep.list.after")" "" "the replica's commits are as they were"
+is "$(ls -A "$SMALL2" "$SMALL2/rep" | diff "$T/rep.ls.before" -)" "" "and no file is left behind"
+run_ok "the replica passes fsck" "$KEEPFS" fsck "$SMALL2/rep"
+rm -f "$SMALL2/filler"
+run_ok "with room again, the same stream goes in" "$KEEPFS" receive "$SMALL2/rep" -i "$T/a2.stream"
+"$KEEPFS" cat "$T/small-src" a2 big >"$T/a2.big"
+run_ok "and its file reads back whole" cmp "$T/a2.big" <("$KEEPFS" cat "$SMALL2/rep" a2 big)
 
 run_is 1 "a new replica whose directory is missing" "$KEEPFS" receive "$T/no/such/rep" -i "$T/s0.stream"
 like "$KFS_ERR" "cannot make a replica beside .*No such file or directory" "says so"
