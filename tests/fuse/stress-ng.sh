@@ -4,7 +4,7 @@
 # to success (exit 0, no failure, no skip, some work done).
 . "${KFS_LIB:-$(dirname "$0")/../lib.sh}"
 require_cmd stress-ng
-SECS=${KFS_STRESS_SECS:-8}
+SECS=${KFS_STRESS_SECS:-6}
 
 kfs_setup
 M=$KFS_MNT
