@@ -520,6 +520,15 @@ static void busy_set(sqlite3 *h, bool wait)
 #define CKPT_MAX_BYTES (256ull << 20)
 #define TURN_FRAMES 256
 
+/* *ts = ns from now on CLOCK_REALTIME, for pthread_cond_timedwait. */
+static void deadline(struct timespec *ts, int64_t ns)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	int64_t wake = ts->tv_nsec + ns;
+	ts->tv_sec += wake / 1000000000;
+	ts->tv_nsec = wake % 1000000000;
+}
+
 /* Frames of the WAL not yet in the database; under ckpt_mu. */
 static uint64_t pending_bytes(const struct db *d)
 {
@@ -590,10 +599,7 @@ void db_wal_settle(struct keep_store *s, int64_t max_ns)
 	pthread_mutex_lock(&d->ckpt_mu);
 	if (d->wal_frames * d->page_size >= CKPT_BYTES && pending_bytes(d)) {
 		uint64_t round = d->ckpt_rounds;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		int64_t wake = ts.tv_nsec + max_ns;
-		ts.tv_sec += wake / 1000000000;
-		ts.tv_nsec = wake % 1000000000;
+		deadline(&ts, max_ns);
 		d->ckpt_wanted = true;
 		d->ckpt_now = true;
 		pthread_cond_signal(&d->ckpt_cv);
@@ -636,10 +642,7 @@ static void ckpt_sleep(struct db *d, int64_t ns)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	int64_t wake = ts.tv_nsec + ns;
-	ts.tv_sec += wake / 1000000000;
-	ts.tv_nsec = wake % 1000000000;
+	deadline(&ts, ns);
 	pthread_cond_timedwait(&d->ckpt_cv, &d->ckpt_mu, &ts);
 }
 
