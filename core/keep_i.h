@@ -454,12 +454,26 @@ void db_rpool_close(struct keep_store *s);
 /* Snapshots and commits.  Callers hold mu.  On a store made before the
  * snapshots table existed, a read-only handle finds no snapshots. */
 int db_upgrade(struct keep_store *s); /* writer: add missing tables */
+/* The VFS name for sqlite3_open_v2 (vfs.c), NULL for SQLite's default. */
+const char *db_vfs(void);
+/* How many truncates that VFS has passed on so far (for tests). */
+uint64_t db_vfs_truncates(void);
+/* sqlite3_file_control op, arg an int: nonzero, checkpoints of this
+ * connection never make the file smaller (note 2 of vfs.c) */
+#define DB_FCNTL_KEEP_SIZE 0x6b660001
+/* sqlite3_file_control op, no arg: sync the file if it was written since
+ * its last sync (note 3 of vfs.c) */
+#define DB_FCNTL_SYNC_DIRTY 0x6b660002
+/* Note 2 of db.c: under mu, with no transaction open, after a commit
+ * (and after its WAL sync, if it has one). */
+void db_wal_turn(struct keep_store *s);
 int db_end_tx(struct keep_store *s);  /* COMMIT with no commits row */
 /* Called without locks by long background work (garbage collection)
- * between its steps: when the WAL has grown past the checkpoint threshold,
+ * between its steps: once SETTLE_BYTES of the WAL wait to be copied,
  * have the checkpoint thread copy all of it now, whatever the load, and
- * wait for that (max_ns at most), so that the next transaction starts the
- * WAL over instead of growing it further (db.c, note 2). */
+ * wait for that (max_ns at most): small rounds, so that an fsync meanwhile
+ * does not wait for a big one (db.c note 4), and a WAL that can start
+ * over (note 2). */
 void db_wal_settle(struct keep_store *s, int64_t max_ns);
 /* Have the checkpoint thread copy the WAL into the database and shrink
  * both at the next pause (after garbage collection gave pages back). */

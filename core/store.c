@@ -703,6 +703,8 @@ int store_commit(struct keep_store *s, uint64_t *id, bool durable,
 			err = db_sync_wal(s);
 		pthread_mutex_lock(&s->mu);
 		rc = synced(s, upto, err);
+		if (!rc && !s->in_tx)
+			db_wal_turn(s); /* its WAL sync is done now */
 		pthread_mutex_unlock(&s->mu);
 	}
 	pthread_mutex_unlock(&s->commit_mu);
@@ -814,7 +816,10 @@ static int sync_commits(struct keep_store *s)
 
 	if (!err)
 		err = db_sync_wal(s);
-	return synced(s, s->open_commit - 1, err);
+	int rc = synced(s, s->open_commit - 1, err);
+	if (!rc && !s->in_tx)
+		db_wal_turn(s);
+	return rc;
 }
 
 /* A failed commit: roll back, and the handle is read-only from now on. */
@@ -931,6 +936,8 @@ static int commit_locked(struct keep_store *s, uint64_t *id, bool durable,
 	committed(s, t);
 sync:
 	*sync = (durable && s->synced < s->open_commit - 1) || must_sync;
+	if (!*sync && !s->in_tx)
+		db_wal_turn(s); /* a commit to sync turns after its sync */
 	goto out;
 
 fail:

@@ -232,7 +232,7 @@ static void t_ninety_days(void)
 		}
 		if (h % 100 == 10) {
 			name_of(t + NS, line, sizeof(line));
-			char pre[64];
+			char pre[96]; /* "pre-restore-" and a line */
 			snprintf(pre, sizeof(pre), "pre-restore-%s", line);
 			keep_snapshot_create(s, pre, KEEP_ORIGIN_PRE_RESTORE,
 					     &snap);
