@@ -885,6 +885,9 @@ static int ckpt_start(struct keep_store *s)
 	if (rc)
 		return rc;
 	exec(d->ckpt_h, "PRAGMA synchronous = NORMAL");
+	if (db_vfs()) /* vfs.c note 5 */
+		sqlite3_file_control(d->ckpt_h, "main", DB_FCNTL_SYNC_EVERY,
+				     &(int){1});
 	{
 		sqlite3_stmt *st;
 		d->page_size = 4096;

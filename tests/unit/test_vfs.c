@@ -6,7 +6,8 @@
  * smaller; what a crash leaves then (the longer file and the WAL) is a
  * sound database, for SQLite's own VFS too, whose next checkpoint cuts the
  * file to size; a connection that does not keep the size shrinks the file
- * in steps of 16 MiB to exactly the pages the database has.
+ * in steps of 16 MiB to exactly the pages the database has; a connection
+ * that asked syncs once per 16 MiB it writes.
  */
 #include <sqlite3.h>
 #include <stdint.h>
@@ -199,6 +200,39 @@ int main(void)
 	       "in steps of 16 MiB");
 	is_int(sqlite3_close_v2(h), SQLITE_OK, "close");
 	sound(file, vfs, "the shrunk file");
+
+	/* note 5: a connection that syncs every 16 MiB it writes; two
+	 * databases made alike, one checkpointed each way */
+	int64_t got[2] = {-1, -1}, wrote = -1;
+	for (int every = 0; every < 2; every++) {
+		const char *name = unit_path(every ? "every.db" : "once.db");
+		sqlite3 *c = NULL;
+		if (sqlite3_open_v2(name, &c,
+				    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+				    vfs) != SQLITE_OK ||
+		    exec(c, "PRAGMA page_size = 4096;"
+			    "PRAGMA journal_mode = WAL;"
+			    "PRAGMA wal_autocheckpoint = 0;"
+			    "CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB);"
+			    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL "
+			    "SELECT i + 1 FROM n WHERE i < 56) "
+			    "INSERT INTO t (b) SELECT zeroblob(1048576) "
+			    "FROM n;") != SQLITE_OK ||
+		    sqlite3_file_control(c, "main", DB_FCNTL_SYNC_EVERY,
+					 &every) != SQLITE_OK) {
+			sqlite3_close_v2(c);
+			break;
+		}
+		uint64_t before = db_vfs_syncs();
+		if (checkpoint(c) == 0)
+			got[every] = (int64_t)(db_vfs_syncs() - before);
+		wrote = file_size(name);
+		sqlite3_close_v2(c);
+	}
+	is_int(got[0], 2, "a checkpoint syncs the WAL and the database");
+	ok(wrote > 56 * (1 << 20), "it wrote %lld bytes", (long long)wrote);
+	is_int(got[1] - got[0], wrote / STEP,
+	       "syncing every 16 MiB adds one sync per 16 MiB written");
 
 	unit_end();
 	return tap_done();
