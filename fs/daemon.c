@@ -292,7 +292,6 @@ static const struct fuse_lowlevel_ops kfs_ops = {
 	.create = kfs_create,
 	.read = kfs_read,
 	.write = kfs_write,
-	.flush = kfs_flush,
 	.release = kfs_release,
 	.fsync = kfs_fsync,
 	.opendir = kfs_opendir,

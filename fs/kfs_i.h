@@ -375,7 +375,6 @@ void kfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	      struct fuse_file_info *fi);
 void kfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	       off_t off, struct fuse_file_info *fi);
-void kfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void kfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void kfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	       struct fuse_file_info *fi);
