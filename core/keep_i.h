@@ -467,7 +467,7 @@ uint64_t db_vfs_syncs(void);
  * its last sync (note 3 of vfs.c) */
 #define DB_FCNTL_SYNC_DIRTY 0x6b660002
 /* sqlite3_file_control op, arg an int: nonzero, the file is synced after
- * every 16 MiB written through this connection (note 5 of vfs.c) */
+ * every 32 MiB written through this connection (note 5 of vfs.c) */
 #define DB_FCNTL_SYNC_EVERY 0x6b660003
 /* Note 2 of db.c: under mu, with no transaction open, after a commit
  * (and after its WAL sync, if it has one). */
