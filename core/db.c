@@ -868,13 +868,14 @@ int db_open(struct keep_store *s, const char *file, bool create, bool rdonly)
 	return 0;
 }
 
-/* Note 2 of vfs.c; without that VFS there is nothing to ask. */
-static void keep_size(sqlite3 *h, bool on)
+/* Set one of vfs.c's DB_FCNTL_* switches of the database file; on
+ * SQLite's default VFS (db_vfs() failed) it is not found and changes
+ * nothing. */
+static void vfs_switch(sqlite3 *h, int op, bool on)
 {
 	int arg = on;
 
-	if (db_vfs())
-		sqlite3_file_control(h, "main", DB_FCNTL_KEEP_SIZE, &arg);
+	sqlite3_file_control(h, "main", op, &arg);
 }
 
 static int ckpt_start(struct keep_store *s)
@@ -885,9 +886,7 @@ static int ckpt_start(struct keep_store *s)
 	if (rc)
 		return rc;
 	exec(d->ckpt_h, "PRAGMA synchronous = NORMAL");
-	if (db_vfs()) /* vfs.c note 5 */
-		sqlite3_file_control(d->ckpt_h, "main", DB_FCNTL_SYNC_EVERY,
-				     &(int){1});
+	vfs_switch(d->ckpt_h, DB_FCNTL_SYNC_EVERY, true); /* vfs.c note 5 */
 	{
 		sqlite3_stmt *st;
 		d->page_size = 4096;
@@ -905,7 +904,8 @@ static int ckpt_start(struct keep_store *s)
 	}
 	d->ckpt_running = true;
 	sqlite3_wal_hook(d->h, wal_hook, d);
-	keep_size(d->h, true); /* the checkpoint thread shrinks the file */
+	/* the checkpoint thread shrinks the file (vfs.c note 2) */
+	vfs_switch(d->h, DB_FCNTL_KEEP_SIZE, true);
 	return 0;
 }
 
@@ -924,7 +924,8 @@ void db_close(struct keep_store *s)
 		pthread_mutex_unlock(&d->ckpt_mu);
 		pthread_join(d->ckpt_thread, NULL);
 		sqlite3_close_v2(d->ckpt_h);
-		keep_size(d->h, false); /* its last checkpoint, below */
+		/* the last checkpoint, below, shrinks it */
+		vfs_switch(d->h, DB_FCNTL_KEEP_SIZE, false);
 	}
 	for (int i = 0; i < ST__COUNT; i++)
 		sqlite3_finalize(d->st[i]);

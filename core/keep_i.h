@@ -454,21 +454,6 @@ void db_rpool_close(struct keep_store *s);
 /* Snapshots and commits.  Callers hold mu.  On a store made before the
  * snapshots table existed, a read-only handle finds no snapshots. */
 int db_upgrade(struct keep_store *s); /* writer: add missing tables */
-/* The VFS name for sqlite3_open_v2 (vfs.c), NULL for SQLite's default. */
-const char *db_vfs(void);
-/* How many truncates and syncs that VFS has passed on so far (for
- * tests). */
-uint64_t db_vfs_truncates(void);
-uint64_t db_vfs_syncs(void);
-/* sqlite3_file_control op, arg an int: nonzero, checkpoints of this
- * connection never make the file smaller (note 2 of vfs.c) */
-#define DB_FCNTL_KEEP_SIZE 0x6b660001
-/* sqlite3_file_control op, no arg: sync the file if it was written since
- * its last sync (note 3 of vfs.c) */
-#define DB_FCNTL_SYNC_DIRTY 0x6b660002
-/* sqlite3_file_control op, arg an int: nonzero, the file is synced after
- * every 32 MiB written through this connection (note 5 of vfs.c) */
-#define DB_FCNTL_SYNC_EVERY 0x6b660003
 /* Note 2 of db.c: under mu, with no transaction open, after a commit
  * (and after its WAL sync, if it has one). */
 void db_wal_turn(struct keep_store *s);
@@ -509,6 +494,24 @@ int db_check(struct keep_store *s, int data, struct fsck *f);
  * first one's text.  For receive.c, on the tree a stream made. */
 int db_check_live(struct keep_store *s, uint64_t *problems, char *first,
 		  size_t len);
+
+/* ---- vfs.c: the SQLite VFS of every connection -------------------------- */
+
+/* The VFS name for sqlite3_open_v2 (vfs.c), NULL for SQLite's default. */
+const char *db_vfs(void);
+/* How many truncates and syncs that VFS has passed on so far (for
+ * tests). */
+uint64_t db_vfs_truncates(void);
+uint64_t db_vfs_syncs(void);
+/* sqlite3_file_control op, arg an int: nonzero, checkpoints of this
+ * connection never make the file smaller (note 2 of vfs.c) */
+#define DB_FCNTL_KEEP_SIZE 0x6b660001
+/* sqlite3_file_control op, no arg: sync the file if it was written since
+ * its last sync (note 3 of vfs.c) */
+#define DB_FCNTL_SYNC_DIRTY 0x6b660002
+/* sqlite3_file_control op, arg an int: nonzero, the file is synced after
+ * every 32 MiB written through this connection (note 5 of vfs.c) */
+#define DB_FCNTL_SYNC_EVERY 0x6b660003
 
 /* ---- data.c ------------------------------------------------------------- */
 

@@ -1,6 +1,6 @@
 /*
- * vfs.c - the SQLite VFS the store's connections use: the default one,
- * with one change (db_vfs).
+ * vfs.c - the SQLite VFS the store's connections use (db_vfs): the
+ * default one, but for truncates and syncs as notes 1-5 say.
  *
  * Design notes:
  *
@@ -34,7 +34,8 @@
  *     checkpoint (db.c note 2), store lock held, synced them: 33-61 ms
  *     for 100-200 KiB of its own (traced while a collection ran, rounds
  *     of 70 MB).  So the file knows whether it was written since its
- *     last sync, and DB_FCNTL_SYNC_DIRTY syncs it only then.
+ *     last sync (a truncate counts as a byte written), and
+ *     DB_FCNTL_SYNC_DIRTY syncs it only then.
  *  4. A database file that shrinks by much shrinks SHRINK_STEP at a
  *     time, each step synced.  On a file system mounted with discard the
  *     freed blocks are discarded as the journal commits, and one truncate
@@ -69,10 +70,9 @@ struct kfile {
 	sqlite3_file base;
 	sqlite3_file *real; /* the default VFS's, right after this */
 	bool keep_size;	    /* note 2 */
-	bool dirty;	    /* written since the last sync (note 3) */
 	bool main_db;
 	bool sync_every;	/* note 5 */
-	sqlite3_int64 unsynced; /* bytes written since the last sync */
+	sqlite3_int64 unsynced; /* bytes written since the last sync (note 3) */
 };
 
 static sqlite3_vfs *parent;
@@ -112,7 +112,6 @@ static int k_write(sqlite3_file *f, const void *buf, int n,
 	sqlite3_file *r = k->real;
 	int src = r->pMethods->xWrite(r, buf, n, off);
 
-	k->dirty = true;
 	k->unsynced += n;
 	if (src == SQLITE_OK && k->sync_every && k->unsynced >= SYNC_STEP)
 		src = k_sync(f, SQLITE_SYNC_NORMAL);
@@ -131,7 +130,7 @@ static int k_truncate(sqlite3_file *f, sqlite3_int64 size)
 		now = -1; /* unknown: truncate as asked */
 	if (now == size || (now > size && k->keep_size))
 		return SQLITE_OK;
-	k->dirty = true;
+	k->unsynced++;
 	while (k->main_db && now - size > SHRINK_STEP) {
 		now -= SHRINK_STEP;
 		truncates++;
@@ -148,14 +147,10 @@ static int k_truncate(sqlite3_file *f, sqlite3_int64 size)
 static int k_sync(sqlite3_file *f, int flags)
 {
 	sqlite3_file *r = real(f);
-	bool was = ((struct kfile *)f)->dirty;
 
-	((struct kfile *)f)->dirty = false;
 	syncs++;
 	int src = r->pMethods->xSync(r, flags);
-	if (src != SQLITE_OK)
-		((struct kfile *)f)->dirty = was;
-	else
+	if (src == SQLITE_OK)
 		((struct kfile *)f)->unsynced = 0;
 	return src;
 }
@@ -197,8 +192,9 @@ static int k_file_control(sqlite3_file *f, int op, void *arg)
 		return SQLITE_OK;
 	}
 	if (op == DB_FCNTL_SYNC_DIRTY)
-		return ((struct kfile *)f)->dirty ? k_sync(f, SQLITE_SYNC_NORMAL)
-						  : SQLITE_OK;
+		return ((struct kfile *)f)->unsynced
+			       ? k_sync(f, SQLITE_SYNC_NORMAL)
+			       : SQLITE_OK;
 	return r->pMethods->xFileControl(r, op, arg);
 }
 
@@ -259,13 +255,12 @@ static int k_open(sqlite3_vfs *v, const char *name, sqlite3_file *f,
 
 	k->real = (sqlite3_file *)(k + 1);
 	k->keep_size = false;
-	k->dirty = false;
 	k->main_db = (flags & SQLITE_OPEN_MAIN_DB) != 0;
 	k->sync_every = false;
 	k->unsynced = 0;
 	k->real->pMethods = NULL;
 	int src = parent->xOpen(parent, name, k->real, flags, out_flags);
-	/* note 2: methods of ours only over methods of the default's */
+	/* note 6: methods of ours only over methods of the default's */
 	if (k->real->pMethods && k->real->pMethods->iVersion < 3) {
 		/* older methods lack the shm and fetch calls ours forward */
 		k->real->pMethods->xClose(k->real);

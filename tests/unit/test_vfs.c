@@ -163,8 +163,22 @@ int main(void)
 	   (long long)small);
 	is_int(file_size(file), full, "the file kept its size");
 	is_int(db_vfs_truncates() - t0, 0, "nothing was truncated");
+	/* note 3: a sync only of a file written since its last one */
+	uint64_t s0 = db_vfs_syncs();
 	is_int(sqlite3_file_control(h, "main", DB_FCNTL_SYNC_DIRTY, NULL),
-	       SQLITE_OK, "a sync when written only");
+	       SQLITE_OK, "sync if written, after a synced checkpoint");
+	is_int(db_vfs_syncs() - s0, 0, "nothing to sync: no sync");
+	is_int(exec(h, "PRAGMA synchronous = OFF;"
+		       "INSERT INTO t (b) VALUES ('unsynced')"),
+	       SQLITE_OK, "a change, its checkpoint not to sync");
+	s0 = db_vfs_syncs();
+	is_int(checkpoint(h), 0, "that checkpoint");
+	is_int(db_vfs_syncs() - s0, 0, "it synced nothing");
+	is_int(sqlite3_file_control(h, "main", DB_FCNTL_SYNC_DIRTY, NULL),
+	       SQLITE_OK, "sync if written, after it");
+	is_int(db_vfs_syncs() - s0, 1, "the written file is synced once");
+	is_int(exec(h, "PRAGMA synchronous = NORMAL"), SQLITE_OK,
+	       "syncs on again");
 
 	/* what a crash leaves now: the longer file and the WAL */
 	const char *crash = unit_path("crash.db");
