@@ -13,12 +13,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kfs.h"
 
 #define KFS_DEFAULT_DIRTY_LIMIT (UINT64_C(8) << 20)
 #define KFS_MIN_DIRTY_LIMIT (UINT64_C(1) << 20)
 #define KFS_MAX_COMMIT_INTERVAL 86400.0
+#define KFS_MAX_THREADS 64
+
+/* One request thread a CPU, from 2 to 8: see "Request threads" in
+ * docs/design.md for why not libfuse's ten. */
+static unsigned default_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 2)
+		return 2;
+	return n > 8 ? 8 : (unsigned)n;
+}
 
 void kfs_config_init(struct kfs_config *cfg)
 {
@@ -29,6 +41,7 @@ void kfs_config_init(struct kfs_config *cfg)
 	cfg->writeback = 1;
 	cfg->readdirplus = 1;
 	cfg->cache_timeout = 60.0;
+	cfg->threads = default_threads();
 	keep_policy_default(&cfg->policy);
 }
 
@@ -243,6 +256,19 @@ static int parse_one(struct kfs_config *cfg, char *opt, char *err,
 				    "seconds from 0 to 86400",
 				    val ? val : "");
 		cfg->cache_timeout = t;
+		return 0;
+	}
+	if (!strcmp(key, "threads")) {
+		char *end;
+		errno = 0;
+		unsigned long n = val ? strtoul(val, &end, 10) : 0;
+		if (!val || errno || end == val || *end || *val == '-' ||
+		    n < 1 || n > KFS_MAX_THREADS)
+			return fail(err, errlen,
+				    "bad value '%s' for threads: expected a "
+				    "number from 1 to %d",
+				    val ? val : "", KFS_MAX_THREADS);
+		cfg->threads = (unsigned)n;
 		return 0;
 	}
 	if (!strcmp(key, "max_read")) {

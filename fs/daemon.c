@@ -115,6 +115,69 @@ void kfs_close_node(struct kfs *fs, uint64_t nodeid, int writer)
 		keep_forget(fs->store, ino);
 }
 
+/* ---- requests answered off the request threads --------------------------- */
+
+struct offload {
+	struct kfs *fs;
+	void (*fn)(void *);
+	void *arg;
+};
+
+static void *offload_main(void *p)
+{
+	struct offload o = *(struct offload *)p;
+	free(p);
+	o.fn(o.arg);
+	pthread_mutex_lock(&o.fs->offload_mu);
+	if (--o.fs->offload_n == 0)
+		pthread_cond_broadcast(&o.fs->offload_cond);
+	pthread_mutex_unlock(&o.fs->offload_mu);
+	return NULL;
+}
+
+int kfs_offload(struct kfs *fs, void (*fn)(void *), void *arg)
+{
+	struct offload *o = malloc(sizeof(*o));
+	pthread_attr_t at;
+	pthread_t t;
+	int rc;
+
+	if (!o)
+		return ENOMEM;
+	o->fs = fs;
+	o->fn = fn;
+	o->arg = arg;
+	rc = pthread_attr_init(&at);
+	if (!rc)
+		rc = pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	if (!rc) {
+		pthread_mutex_lock(&fs->offload_mu);
+		fs->offload_n++;
+		pthread_mutex_unlock(&fs->offload_mu);
+		rc = pthread_create(&t, &at, offload_main, o);
+		if (rc) {
+			pthread_mutex_lock(&fs->offload_mu);
+			fs->offload_n--;
+			pthread_mutex_unlock(&fs->offload_mu);
+		}
+	}
+	pthread_attr_destroy(&at);
+	if (rc) {
+		free(o);
+		keep_log(LOG_WARNING, "cannot start a thread: %s",
+			 strerror(rc));
+	}
+	return rc;
+}
+
+void kfs_offload_wait(struct kfs *fs)
+{
+	pthread_mutex_lock(&fs->offload_mu);
+	while (fs->offload_n)
+		pthread_cond_wait(&fs->offload_cond, &fs->offload_mu);
+	pthread_mutex_unlock(&fs->offload_mu);
+}
+
 int kfs_commit(struct kfs *fs)
 {
 	kfs_times_restore_all(fs);
@@ -456,6 +519,8 @@ int kfs_run(const struct kfs_config *given, int ready_fd)
 		pthread_rwlockattr_destroy(&ra);
 	}
 	pthread_mutex_init(&fs.flush_mu, NULL);
+	pthread_mutex_init(&fs.offload_mu, NULL);
+	pthread_cond_init(&fs.offload_cond, NULL);
 	{
 		pthread_condattr_t ca;
 		pthread_condattr_init(&ca);
@@ -579,15 +644,21 @@ int kfs_run(const struct kfs_config *given, int ready_fd)
 	keep_log(LOG_INFO, "store '%s' mounted at '%s'", cfg->store_path,
 		 cfg->mountpoint);
 
-	struct fuse_loop_config loop = {
-		.clone_fd = 0,
-		.max_idle_threads = 10,
-	};
-	int res = fuse_session_loop_mt(se, &loop);
+	/* As many idle threads as threads: none ever exits, since starting
+	 * threads costs more than keeping them. */
+	struct fuse_loop_config *loop = fuse_loop_cfg_create();
+	int res = -ENOMEM;
+	if (loop) {
+		fuse_loop_cfg_set_max_threads(loop, cfg->threads);
+		fuse_loop_cfg_set_idle_threads(loop, cfg->threads);
+		res = fuse_session_loop_mt(se, loop);
+		fuse_loop_cfg_destroy(loop);
+	}
 	if (res < 0)
 		keep_log(LOG_ERR, "fuse loop failed: %s", strerror(-res));
 	else
 		status = 0;
+	kfs_offload_wait(&fs);
 
 	kfs_ctl_stop(&fs);
 out_retain:
@@ -626,5 +697,7 @@ out:
 	pthread_mutex_destroy(&fs.gc_lock);
 	pthread_mutex_destroy(&fs.flush_mu);
 	pthread_cond_destroy(&fs.flush_cond);
+	pthread_mutex_destroy(&fs.offload_mu);
+	pthread_cond_destroy(&fs.offload_cond);
 	return status;
 }

@@ -242,25 +242,16 @@ void kfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 	fuse_reply_err(req, err);
 }
 
-void kfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
-	       struct fuse_file_info *fi)
+/* SEEK_DATA/SEEK_HOLE of the store, after the kernel's dirty pages from
+ * off on are written back if inval says so. */
+static void lseek_answer(struct kfs *fs, fuse_req_t req, fuse_ino_t ino,
+			 uint64_t view, uint64_t i, off_t off, int whence,
+			 int inval)
 {
-	struct kfs *fs = kfs_of(req);
-	uint64_t view, i, out = 0;
-	(void)fi;
+	uint64_t out = 0;
+	int err = 0;
 
-	if ((whence != SEEK_DATA && whence != SEEK_HOLE) || off < 0) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	int err = resolve_data(fs, ino, 0, &view, &i);
-	/* The kernel asks without writing its dirty pages back first, and
-	 * the store would answer "hole" where they are.  Invalidating the
-	 * inode's pages from off on writes them back (other threads serve
-	 * those writes) and returns once they are in the store.  Without a
-	 * writer there are no dirty pages, and the cache stays. */
-	if (!err && fs->writeback && view == KEEP_LIVE &&
-	    kfs_node_writers(&fs->nodes, ino) > 0) {
+	if (inval) {
 		int res = fuse_lowlevel_notify_inval_inode(fs->se, ino, off, 0);
 		if (res < 0 && res != -ENOENT)
 			err = -res;
@@ -272,6 +263,65 @@ void kfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		fuse_reply_err(req, err);
 	else
 		fuse_reply_lseek(req, (off_t)out);
+}
+
+struct lseek_job {
+	struct kfs *fs;
+	fuse_req_t req;
+	fuse_ino_t ino;
+	uint64_t view, i;
+	off_t off;
+	int whence;
+};
+
+static void lseek_job_run(void *arg)
+{
+	struct lseek_job *j = arg;
+	lseek_answer(j->fs, j->req, j->ino, j->view, j->i, j->off, j->whence,
+		     1);
+	free(j);
+}
+
+void kfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+	       struct fuse_file_info *fi)
+{
+	struct kfs *fs = kfs_of(req);
+	uint64_t view, i;
+	(void)fi;
+
+	if ((whence != SEEK_DATA && whence != SEEK_HOLE) || off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	int err = resolve_data(fs, ino, 0, &view, &i);
+	if (err) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	/* The kernel asks without writing its dirty pages back first, and
+	 * the store would answer "hole" where they are.  Invalidating the
+	 * inode's pages from off on writes them back and returns once they
+	 * are in the store; request threads serve those writes, so this one
+	 * must not be the one waiting (kfs_offload).  Without a writer there
+	 * are no dirty pages, and the cache stays. */
+	if (!fs->writeback || view != KEEP_LIVE ||
+	    kfs_node_writers(&fs->nodes, ino) == 0) {
+		lseek_answer(fs, req, ino, view, i, off, whence, 0);
+		return;
+	}
+	struct lseek_job *j = malloc(sizeof(*j));
+	if (!j) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	*j = (struct lseek_job){ .fs = fs, .req = req, .ino = ino,
+				 .view = view, .i = i, .off = off,
+				 .whence = whence };
+	err = kfs_offload(fs, lseek_job_run, j);
+	if (err) {
+		free(j);
+		fuse_reply_err(req, err == EAGAIN ? ENOMEM : err);
+	}
 }
 
 void kfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,

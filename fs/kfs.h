@@ -29,6 +29,8 @@ struct kfs_config {
 	int writeback;		  /* "writeback=on|off", default on */
 	int readdirplus;	  /* "readdirplus=on|off", default on */
 	double cache_timeout;	  /* "cache_timeout=" entry/attr, default 60 s */
+	unsigned threads;	  /* "threads=" request threads, default: CPUs
+				   * online, at least 2 and at most 8 */
 	/* retention settings given as mount options ("journal=0,auto=1h"):
 	 * they override the store's for this mount; bit i of policy_mask
 	 * stands for keep_policy_keys[i] */

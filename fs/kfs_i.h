@@ -22,7 +22,7 @@
 #ifndef KFS_I_H
 #define KFS_I_H
 
-#define FUSE_USE_VERSION 34
+#define FUSE_USE_VERSION 312
 
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
@@ -268,6 +268,11 @@ struct kfs {
 
 	struct kfs_ctld *ctld; /* the control socket's server (ctl.c) */
 
+	/* requests answered on threads of their own (kfs_offload) */
+	pthread_mutex_t offload_mu;
+	pthread_cond_t offload_cond; /* offload_n went down */
+	unsigned offload_n;	     /* such threads running */
+
 	/* Replies that make the kernel create an inode from attributes read
 	 * from the store hold this for reading from the read to the node
 	 * table's reference; a restore holds it for writing from its commit
@@ -464,6 +469,14 @@ void kfs_ctl_stop(struct kfs *fs);
 
 /* Commit now (fsync, fsyncdir); logs a failure.  Returns a store code. */
 int kfs_commit(struct kfs *fs);
+
+/* Run fn(arg) on a detached thread of its own, for the few requests whose
+ * handlers wait on the kernel: it may need other requests answered first
+ * (write-back), and the request threads are few (cfg->threads), so none of
+ * them may wait on it.  Returns 0, or an errno with nothing started.
+ * kfs_offload_wait() returns once all such threads have finished. */
+int kfs_offload(struct kfs *fs, void (*fn)(void *), void *arg);
+void kfs_offload_wait(struct kfs *fs);
 
 /* ---- file times under the writeback cache (times.c) -------------------- */
 

@@ -517,8 +517,38 @@ int kfs_snap_create(struct kfs *fs, const char *name, int origin,
 	return rc;
 }
 
+/* mkdir in .snapshots: the snapshot's flush waits for the kernel to hand
+ * over its dirty pages and answer fsyncs, which request threads serve, so
+ * it runs on a thread of its own (kfs_offload). */
+struct snap_job {
+	fuse_req_t req;
+	char name[];
+};
+
+static void snap_mkdir_run(void *arg);
+
 void kfs_snap_mkdir(fuse_req_t req, const char *name)
 {
+	size_t len = strlen(name);
+	struct snap_job *j = malloc(sizeof(*j) + len + 1);
+	if (!j) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	j->req = req;
+	memcpy(j->name, name, len + 1);
+	int err = kfs_offload(kfs_of(req), snap_mkdir_run, j);
+	if (err) {
+		free(j);
+		fuse_reply_err(req, err == EAGAIN ? ENOMEM : err);
+	}
+}
+
+static void snap_mkdir_run(void *arg)
+{
+	struct snap_job *j = arg;
+	fuse_req_t req = j->req;
+	const char *name = j->name;
 	struct kfs *fs = kfs_of(req);
 	struct keep_snapshot snap;
 	struct keep_attr a;
@@ -536,6 +566,7 @@ void kfs_snap_mkdir(fuse_req_t req, const char *name)
 		fuse_reply_err(req, err);
 	else
 		kfs_reply_node(req, nodeid, &a, KFS_VIEW_TIMEOUT);
+	free(j);
 }
 
 void kfs_snap_rmdir(fuse_req_t req, const char *name)

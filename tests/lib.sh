@@ -354,7 +354,8 @@ kfs_init() {
 	fi
 }
 
-# kfs_mount [--daemon] STORE MNT [OPTS]: mounts and waits for the mount;
+# kfs_mount [--daemon] STORE MNT [OPTS]: mounts and waits for the mount
+# (with $KFS_MOUNT_OPTS before OPTS);
 # sets KFS_PID.  Returns 1 (with a diagnostic) when the mount fails.
 kfs_mount() {
 	local daemon=${KFS_DAEMONIZE:-0}
@@ -363,6 +364,8 @@ kfs_mount() {
 		shift
 	fi
 	local store=$1 mnt=$2 opts=${3:-} log pid
+	# KFS_MOUNT_OPTS: options for every mount of a run (threads=1, say)
+	[ -n "${KFS_MOUNT_OPTS:-}" ] && opts=$KFS_MOUNT_OPTS${opts:+,$opts}
 	local args=(mount "$store" "$mnt")
 	[ -n "$opts" ] && args+=(-o "$opts")
 	mkdir -p "$mnt"

@@ -128,7 +128,8 @@ after_failure "unknown mount option"
 for bad in commit_interval=abc commit_interval=-1 commit_interval= dirty_limit=lots \
 	dirty_limit=-5 snapdir=sideways writeback=maybe readdirplus= cache_timeout=-1 \
 	cache_timeout=soon journal=1x journal=-1h auto=30s auto=0 hourly=-1 \
-	daily=1.5 prerestore=many max_history=0% max_history=101% max_history=lots; do
+	daily=1.5 prerestore=many max_history=0% max_history=101% max_history=lots \
+	threads=0 threads=65 threads=-1 threads=two threads=; do
 	fails 1 "bad option value '$bad'" "'${bad#*=}'.*${bad%%=*}|${bad%%=*}.*'${bad#*=}'" \
 		"$KEEPFS" mount "$STORE" "$M" -o "$bad"
 	after_failure "bad option value '$bad'"
@@ -140,7 +141,7 @@ after_failure "a retention option without a value"
 after_failure "unknown option among good ones"
 
 # good options mount (and are not rejected by the checks above by accident)
-kfs_mount "$STORE" "$M" commit_interval=0.5,dirty_limit=8M,snapdir=visible,writeback=off,readdirplus=off,cache_timeout=0.5
+kfs_mount "$STORE" "$M" commit_interval=0.5,dirty_limit=8M,snapdir=visible,writeback=off,readdirplus=off,cache_timeout=0.5,threads=3
 ok $? "good options mount"
 kfs_umount "$M"
 REF=$(dump)
