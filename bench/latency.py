@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Latency of small reads on a keepfs mount while a large write is committed.
 
-usage: bench/latency.py KEEPFS_BINARY [--size-mb N] [--workdir DIR]
+usage: bench/latency.py KEEPFS_BINARY [--size-mb N] [--workdir DIR] [-o OPTIONS]
 
 Creates a store and mounts it, writes a small file, then starts a writer
 that writes N MiB (default 1024) sequentially and fsyncs it.  While that
@@ -95,6 +95,8 @@ def main():
     ap.add_argument("keepfs")
     ap.add_argument("--size-mb", type=int, default=1024)
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("-o", "--options", default=None,
+                    help="mount options for keepfs (as keepfs mount -o)")
     args = ap.parse_args()
 
     work = tempfile.mkdtemp(prefix="keepfs-latency-", dir=args.workdir)
@@ -104,7 +106,8 @@ def main():
     mounted = False
     try:
         subprocess.run([args.keepfs, "init", store], check=True, stdout=subprocess.DEVNULL)
-        subprocess.run([args.keepfs, "mount", store, mnt], check=True)
+        opts = ["-o", args.options] if args.options else []
+        subprocess.run([args.keepfs, "mount", store, mnt] + opts, check=True)
         mounted = True
         for d in (mnt, plain):
             with open(os.path.join(d, "small"), "wb") as f:
