@@ -615,6 +615,12 @@ int kfs_run(const struct kfs_config *given, int ready_fd)
 		      cfg->mountpoint, fuse_error());
 		goto out_signals;
 	}
+	rc = kfs_rawio_start(&fs);
+	if (rc) {
+		ready_err(&ready_fd, "cannot set up the FUSE device: %s",
+			  strerror(rc));
+		goto out_unmount;
+	}
 	rc = kfs_notify_start(&fs);
 	if (rc) {
 		ready_err(&ready_fd, "cannot start a thread: %s",
@@ -658,7 +664,6 @@ int kfs_run(const struct kfs_config *given, int ready_fd)
 		keep_log(LOG_ERR, "fuse loop failed: %s", strerror(-res));
 	else
 		status = 0;
-	kfs_offload_wait(&fs);
 
 	kfs_ctl_stop(&fs);
 out_retain:
@@ -669,6 +674,9 @@ out_notify:
 	kfs_notify_stop(&fs);
 out_unmount:
 	fuse_session_unmount(se);
+	/* After a signal the kernel may still hold requests that offloaded
+	 * threads wait on; the unmount closed /dev/fuse, which ends them. */
+	kfs_offload_wait(&fs);
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_session:

@@ -57,6 +57,8 @@ void kfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		err = truncate_zero(fs, i);
 		if (!err)
 			kfs_times_after(fs, ino, i);
+		if (!err && kfs_req_kill)
+			err = kfs_errno(kfs_kill_suidgid(fs, ino, i));
 	}
 	if (!err)
 		err = kfs_node_open(&fs->nodes, ino, kfs_is_writer(fi->flags));
@@ -93,8 +95,17 @@ void kfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 					    &a));
 		if (!err && S_ISDIR(a.mode))
 			err = EISDIR;
-		if (!err && (fi->flags & O_TRUNC) && S_ISREG(a.mode))
+		if (!err && (fi->flags & O_TRUNC) && S_ISREG(a.mode)) {
+			uint32_t m;
 			err = truncate_zero(fs, a.ino);
+			if (!err && kfs_req_kill &&
+			    kfs_kill_suidgid_mode(a.mode, &m)) {
+				struct keep_attr in = { .mode = m };
+				err = kfs_errno(keep_setattr(fs->store, a.ino,
+							     &in, KEEP_SET_MODE,
+							     &a));
+			}
+		}
 		if (!err)
 			err = kfs_errno(keep_getattr(fs->store, KEEP_LIVE,
 						     a.ino, &a));
@@ -174,6 +185,8 @@ void kfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 					   size));
 		if (!err)
 			kfs_node_attr_stale(&fs->nodes, ino);
+		if (!err && kfs_req_kill)
+			err = kfs_errno(kfs_kill_suidgid(fs, ino, i));
 	}
 	if (err)
 		fuse_reply_err(req, err);

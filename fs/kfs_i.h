@@ -242,6 +242,7 @@ struct kfs {
 	struct kfs_nodes nodes;
 	uint32_t block_size;
 	int writeback; /* the kernel does writeback caching */
+	int killpriv;  /* FUSE_HANDLE_KILLPRIV_V2 is on (rawio.c) */
 	pthread_mutex_t times_lock; /* orders time changes (times.c) */
 
 	/* commit timer */
@@ -469,6 +470,23 @@ void kfs_ctl_stop(struct kfs *fs);
 
 /* Commit now (fsync, fsyncdir); logs a failure.  Returns a store code. */
 int kfs_commit(struct kfs *fs);
+
+/* ---- /dev/fuse reads and writes (rawio.c) ------------------------------ */
+
+/* Set for the request this thread is handling when the kernel asks that
+ * its set-user-ID and set-group-ID bits be cleared (FUSE_HANDLE_KILLPRIV_V2:
+ * a write, truncation, chown or O_TRUNC open by a caller without
+ * CAP_FSETID). */
+extern _Thread_local int kfs_req_kill;
+
+/* Read requests and write replies through rawio.c.  Returns 0 or errno. */
+int kfs_rawio_start(struct kfs *fs);
+/* mode without S_ISUID, and without S_ISGID if the group may execute;
+ * returns 1 if that changed it. */
+int kfs_kill_suidgid_mode(uint32_t mode, uint32_t *out);
+/* Clear those bits of a live inode in the store and have the kernel fetch
+ * its attributes again.  Returns 0 or a keep error. */
+int kfs_kill_suidgid(struct kfs *fs, fuse_ino_t nodeid, uint64_t ino);
 
 /* Run fn(arg) on a detached thread of its own, for the few requests whose
  * handlers wait on the kernel: it may need other requests answered first

@@ -202,6 +202,25 @@ void kfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		set |= KEEP_SET_CTIME;
 	}
 
+	/* A truncation or chown that clears set-user/group-ID bits
+	 * (rawio.c): part of the same change. */
+	if (kfs_req_kill) {
+		struct keep_attr cur;
+		uint32_t m;
+		if (!(set & KEEP_SET_MODE)) {
+			err = kfs_errno(keep_getattr(fs->store, KEEP_LIVE, i,
+						     &cur));
+			if (err) {
+				fuse_reply_err(req, err);
+				return;
+			}
+			in.mode = cur.mode;
+		}
+		if (kfs_kill_suidgid_mode(in.mode, &m)) {
+			in.mode = m;
+			set |= KEEP_SET_MODE;
+		}
+	}
 	err = kfs_errno(kfs_times_setattr(fs, ino, i, &in, set, &out));
 	if (err)
 		fuse_reply_err(req, err);

@@ -67,6 +67,7 @@ PACKAGES=(
 	libfuse3-dev fuse3 libsqlite3-dev libzstd-dev libsodium-dev
 	scdoc sqlite3 fio stress-ng attr acl git rsync python3
 	e2fsprogs psmisc util-linux procps tar xz-utils diffutils findutils
+	libcap2-bin
 	bindfs gocryptfs systemd openssh-server openssh-client rclone
 	clang libclang-rt-dev
 )
