@@ -242,7 +242,6 @@ struct kfs {
 	struct kfs_nodes nodes;
 	uint32_t block_size;
 	int writeback; /* the kernel does writeback caching */
-	int killpriv;  /* FUSE_HANDLE_KILLPRIV_V2 is on (rawio.c) */
 	pthread_mutex_t times_lock; /* orders time changes (times.c) */
 
 	/* commit timer */

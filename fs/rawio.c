@@ -23,12 +23,12 @@
  *     kfs_req_kill, a thread-local: libfuse hands a request to its handler
  *     on the thread that read it.
  */
-#include <errno.h>
 #include <linux/fuse.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "kfs_i.h"
@@ -108,7 +108,7 @@ static ssize_t raw_read(int fd, void *buf, size_t len, void *userdata)
 
 static ssize_t raw_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
-	struct kfs *fs = userdata;
+	(void)userdata;
 
 	if (init_unique && count >= 2 &&
 	    iov[0].iov_len >= sizeof(struct fuse_out_header)) {
@@ -120,7 +120,8 @@ static ssize_t raw_writev(int fd, struct iovec *iov, int count, void *userdata)
 						       max_background)) {
 				struct fuse_init_out *io = iov[1].iov_base;
 				io->flags |= FUSE_HANDLE_KILLPRIV_V2;
-				fs->killpriv = 1;
+				keep_log(LOG_DEBUG, "set-user-ID bits are "
+					 "cleared here (FUSE_HANDLE_KILLPRIV_V2)");
 			}
 		}
 	}
