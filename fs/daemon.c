@@ -166,8 +166,9 @@ int kfs_offload(struct kfs *fs, void (*fn)(void *), void *arg)
 		free(o);
 		keep_log(LOG_WARNING, "cannot start a thread: %s",
 			 strerror(rc));
+		return ENOMEM; /* EAGAIN means something else to callers */
 	}
-	return rc;
+	return 0;
 }
 
 void kfs_offload_wait(struct kfs *fs)

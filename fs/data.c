@@ -333,7 +333,7 @@ void kfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	err = kfs_offload(fs, lseek_job_run, j);
 	if (err) {
 		free(j);
-		fuse_reply_err(req, err == EAGAIN ? ENOMEM : err);
+		fuse_reply_err(req, err);
 	}
 }
 

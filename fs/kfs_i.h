@@ -490,7 +490,7 @@ int kfs_kill_suidgid(struct kfs *fs, fuse_ino_t nodeid, uint64_t ino);
 /* Run fn(arg) on a detached thread of its own, for the few requests whose
  * handlers wait on the kernel: it may need other requests answered first
  * (write-back), and the request threads are few (cfg->threads), so none of
- * them may wait on it.  Returns 0, or an errno with nothing started.
+ * them may wait on it.  Returns 0, or ENOMEM with nothing started.
  * kfs_offload_wait() returns once all such threads have finished. */
 int kfs_offload(struct kfs *fs, void (*fn)(void *), void *arg);
 void kfs_offload_wait(struct kfs *fs);

@@ -41,44 +41,37 @@ _Thread_local int kfs_req_kill;
 static uint64_t init_unique;
 static int init_offered;
 
+/* Where each request that can carry a kill flag keeps it: the request's
+ * argument struct, the offset of its 32-bit flags field, the flag. */
+static const struct {
+	uint32_t opcode;
+	size_t size, off;
+	uint32_t flag;
+} kills[] = {
+	{ FUSE_WRITE, sizeof(struct fuse_write_in),
+	  offsetof(struct fuse_write_in, write_flags), FUSE_WRITE_KILL_SUIDGID },
+	{ FUSE_SETATTR, sizeof(struct fuse_setattr_in),
+	  offsetof(struct fuse_setattr_in, valid), FATTR_KILL_SUIDGID },
+	{ FUSE_OPEN, sizeof(struct fuse_open_in),
+	  offsetof(struct fuse_open_in, open_flags), FUSE_OPEN_KILL_SUIDGID },
+	{ FUSE_CREATE, sizeof(struct fuse_create_in),
+	  offsetof(struct fuse_create_in, open_flags), FUSE_OPEN_KILL_SUIDGID },
+};
+
 static int kill_flag(const char *buf, size_t n)
 {
 	const struct fuse_in_header *h = (const void *)buf;
-	const char *arg = buf + sizeof(*h);
-	size_t len = n - sizeof(*h);
 
-	switch (h->opcode) {
-	case FUSE_WRITE: {
-		struct fuse_write_in w;
-		if (len < sizeof(w))
+	for (size_t i = 0; i < sizeof(kills) / sizeof(kills[0]); i++) {
+		uint32_t v;
+		if (kills[i].opcode != h->opcode)
+			continue;
+		if (n - sizeof(*h) < kills[i].size)
 			return 0;
-		memcpy(&w, arg, sizeof(w));
-		return (w.write_flags & FUSE_WRITE_KILL_SUIDGID) != 0;
+		memcpy(&v, buf + sizeof(*h) + kills[i].off, sizeof(v));
+		return (v & kills[i].flag) != 0;
 	}
-	case FUSE_SETATTR: {
-		struct fuse_setattr_in a;
-		if (len < sizeof(a))
-			return 0;
-		memcpy(&a, arg, sizeof(a));
-		return (a.valid & FATTR_KILL_SUIDGID) != 0;
-	}
-	case FUSE_OPEN: {
-		struct fuse_open_in o;
-		if (len < sizeof(o))
-			return 0;
-		memcpy(&o, arg, sizeof(o));
-		return (o.open_flags & FUSE_OPEN_KILL_SUIDGID) != 0;
-	}
-	case FUSE_CREATE: {
-		struct fuse_create_in c;
-		if (len < sizeof(c))
-			return 0;
-		memcpy(&c, arg, sizeof(c));
-		return (c.open_flags & FUSE_OPEN_KILL_SUIDGID) != 0;
-	}
-	default:
-		return 0;
-	}
+	return 0;
 }
 
 static ssize_t raw_read(int fd, void *buf, size_t len, void *userdata)

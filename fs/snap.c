@@ -540,7 +540,7 @@ void kfs_snap_mkdir(fuse_req_t req, const char *name)
 	int err = kfs_offload(kfs_of(req), snap_mkdir_run, j);
 	if (err) {
 		free(j);
-		fuse_reply_err(req, err == EAGAIN ? ENOMEM : err);
+		fuse_reply_err(req, err);
 	}
 }
 
